@@ -1,0 +1,62 @@
+"""Device choice, seeding, the course-wide quick setting and metric reporting."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: Set to 1 to make every chapter and solution notebook train for a few steps only (CI).
+QUICK_ENV = "COURSE_QUICK"
+#: When set, :func:`report` also appends its metrics (JSON) to this file (used by the benchmarks).
+METRICS_ENV = "COURSE_METRICS_FILE"
+
+
+def quick() -> bool:
+    """Return True when the quick setting (``COURSE_QUICK=1``) is on.
+
+    Chapters use it to shrink training to a few steps; full settings are the default.
+    """
+    return os.environ.get(QUICK_ENV, "0").strip().lower() not in ("", "0", "false", "no")
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Pick CUDA when present, otherwise the CPU.
+
+    Args:
+        prefer: force a device name (``"cpu"``, ``"cuda"``), mostly for tests.
+    """
+    if prefer is not None:
+        return torch.device(prefer)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) and return a seeded CPU generator."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def report(**metrics: float) -> dict[str, float]:
+    """Print a chapter's measured numbers as a small table and hand them to the benchmarks.
+
+    Values are rounded for printing only. When ``COURSE_METRICS_FILE`` is set the metrics are
+    merged into that JSON file, which is how ``python -m benchmarks CHAPTER`` collects them.
+    """
+    width = max(len(k) for k in metrics) if metrics else 0
+    for key, value in metrics.items():
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {shown}")
+    target = os.environ.get(METRICS_ENV)
+    if target:
+        path = Path(target)
+        merged = json.loads(path.read_text()) if path.exists() else {}
+        merged.update({k: float(v) for k, v in metrics.items()})
+        path.write_text(json.dumps(merged, indent=1))
+    return metrics
