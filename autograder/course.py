@@ -43,6 +43,12 @@ def nbgrader_config(root: Path, db_url: str, *, source: Path = SOLUTIONS, releas
     c.CourseDirectory.db_url = db_url
     c.CourseDirectory.course_id = "dgm-medical-imaging"
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+
+    from autograder.feedback import HideHiddenTests
+
+    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
     c.ExecutePreprocessor.timeout = cell_timeout
     c.Execute.timeout = cell_timeout
     c.Execute.interrupt_on_timeout = True

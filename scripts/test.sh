@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up and run every test: unit tests, nbval on chapters and solutions, autograding tests,
+# leak checks on the built book and exercises/, and a headless-browser check of the book.
+# Extra arguments go to pytest (for example: bash scripts/test.sh -k data).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/browser.sh || echo "==> no Chromium: the browser test will say so"
+export COURSE_QUICK=${COURSE_QUICK:-1}
+export COURSE_NO_PROGRESS=1
+echo "==> building the book (COURSE_QUICK=$COURSE_QUICK)"
+mkdir -p test-output
+.venv/bin/jupyter-book build . --all --path-output test-output/book > test-output/book.log 2>&1 \
+  || { tail -50 test-output/book.log; exit 1; }
+export COURSE_BOOK_HTML=$(pwd)/test-output/book/_build/html
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,93 @@
+"""Real nbgrader grading of every assignment: the solution earns full marks, the untouched release
+earns zero, and each plausible wrong answer loses exactly the points of the test aimed at it."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder.course import SOLUTIONS, assignments
+from autograder.grading import grade
+from autograder.synthetic import solution_code, submission, write_submission
+from tests.conftest import OUTPUT
+from tests.leaks import find_leaks, fingerprints
+from tests.mutants import MUTANTS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=assignments())
+def graded(request, tmp_path_factory):
+    """Grade one batch per assignment: solution, release, and every mutant."""
+    name = request.param
+    folder = tmp_path_factory.mktemp(f"submissions-{name}")
+    write_submission(submission(name), folder, "solution", name)
+    write_submission(submission(name, answers={}), folder, "release", name)
+    mutants = MUTANTS.get(name, [])
+    for mutant in mutants:
+        answers = solution_code(name)
+        answers[mutant.cell] = mutant.code.strip() + "\n"
+        write_submission(submission(name, answers), folder, mutant.name, name)
+    workdir = OUTPUT / "grading" / name
+    result = grade(name, folder, workdir)
+    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
+        cells = {}
+        for student in ["solution", "release"] + [m.name for m in mutants]:
+            sub = gb.find_submission(name, student)
+            cells[student] = {g.cell.name: (g.score, g.max_score) for nb in sub.notebooks for g in nb.grades}
+    return name, result, cells, mutants, workdir
+
+
+def test_every_assignment_has_wrong_answers_for_every_graded_cell(graded):
+    name, _, cells, mutants, _ = graded
+    tests = set(cells["solution"])
+    assert tests <= {m.loses for m in mutants}, f"{name}: some test cells have no wrong answer aimed at them"
+
+
+def test_solution_earns_full_marks(graded):
+    _, result, cells, _, _ = graded
+    assert result.errors == {}
+    assert result.scores["solution"] == result.max_score > 0
+    assert all(score == top for score, top in cells["solution"].values())
+
+
+def test_untouched_release_earns_zero(graded):
+    _, result, cells, _, _ = graded
+    assert result.scores["release"] == 0
+    assert all(score == 0 for score, _ in cells["release"].values())
+
+
+def test_each_wrong_answer_loses_exactly_its_points(graded):
+    _, _, cells, mutants, _ = graded
+    problems = []
+    for mutant in mutants:
+        for test, (score, top) in cells[mutant.name].items():
+            if test == mutant.loses and score != 0:
+                problems.append(f"{mutant.name}: {test} should fail but scored {score}/{top}")
+            if test != mutant.loses and score != top:
+                problems.append(f"{mutant.name}: {test} should pass but scored {score}/{top}")
+    assert problems == []
+
+
+def test_csv_matches_the_gradebook(graded):
+    _, result, cells, _, _ = graded
+    with open(result.csv_path) as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == set(cells)
+    for student, per_cell in cells.items():
+        assert float(rows[student]["score"]) == sum(score for score, _ in per_cell.values())
+        for test, (score, _) in per_cell.items():
+            assert float(rows[student][test]) == score
+
+
+def test_feedback_explains_failures_without_hidden_tests(graded):
+    name, _, cells, mutants, workdir = graded
+    for student in cells:
+        assert list((workdir / "feedback" / student / name).glob("*.html")), f"no feedback for {student}"
+    # Solution lines do show up, in the feedback of students who wrote them; hidden tests never.
+    hidden = {key: origin for key, origin in fingerprints(SOLUTIONS).items() if origin.startswith("hidden test")}
+    assert find_leaks(workdir / "feedback", hidden) == []
+    page = next((workdir / "feedback" / mutants[0].name / name).glob("*.html")).read_text()
+    assert "AssertionError" in page and "hidden tests ran here" in page
