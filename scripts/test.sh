@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/browser.sh || echo "==> no Chromium: the browser test will say so"
+export PATH="$(pwd)/.venv/bin:$PATH"
 export COURSE_QUICK=${COURSE_QUICK:-1}
 export COURSE_NO_PROGRESS=1
 echo "==> building the book (COURSE_QUICK=$COURSE_QUICK)"
