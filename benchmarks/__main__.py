@@ -52,6 +52,18 @@ def run_book(quick: bool) -> dict[str, float]:
     return {"build_seconds": wall, "html_pages": pages}
 
 
+def reference_numbers(name: str, quick: bool) -> dict[str, float]:
+    """Run the chapter's reference, if it has one (benchmarks/<name>.py with ``reference()``),
+    so that both are measured in the same run; keys are prefixed with ``reference_``."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"benchmarks.{name}")
+    except ModuleNotFoundError:
+        return {}
+    return {f"reference_{key}": value for key, value in module.reference(quick).items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     found = chapters()
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
@@ -69,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         numbers = run_grading()
     else:
         numbers = run_chapter(found[args.name], args.quick)
+        numbers.update(reference_numbers(args.name, args.quick))
     result = {"benchmark": args.name, "quick": args.quick, "device": "cuda" if torch.cuda.is_available() else "cpu",
               "cpu_count": os.cpu_count(), "python": platform.python_version(), **numbers}
     width = max(len(k) for k in result)
