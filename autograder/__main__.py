@@ -55,9 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         print("grades:", result.csv_path)
         return 0
     if args.command == "check":
-        # nbgrader validate executes the notebook as submitted and reports failing visible tests.
-        return subprocess.call([sys.executable, "-m", "nbgrader", "validate", str(args.notebook)],
-                               env=python_env())
+        # nbgrader validate executes the notebook as submitted and reports failing visible tests,
+        # but exits 0 either way: the exit status here says whether the notebook passed.
+        result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(args.notebook)],
+                                env=python_env(), capture_output=True, text=True)
+        print(result.stdout, end="")
+        passed = result.returncode == 0 and "Success!" in result.stdout
+        if not passed and result.stderr.strip() and "VALIDATION FAILED" not in result.stdout:
+            print(result.stderr.strip().splitlines()[-1], file=sys.stderr)
+        return 0 if passed else 1
     return 2
 
 
