@@ -59,10 +59,6 @@ def reference(quick: bool = False) -> dict[str, float]:
     total = 0.0
     with torch.no_grad():
         for x, _ in test:
-            total += _loss(*_split(model, x)).item()
+            recon, mu, logvar = model(x)
+            total += _loss(recon, x, mu, logvar).item()
     return {"test_nats": total / len(test.dataset), "train_seconds": seconds}
-
-
-def _split(model, x):
-    recon, mu, logvar = model(x)
-    return recon, x, mu, logvar
