@@ -14,6 +14,7 @@ Layout of the grading workspace (default ``grading/`` in the repository, ignored
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import traceback
@@ -49,6 +50,28 @@ def find_submissions(submissions: Path, assignment: str) -> dict[str, list[Path]
         notebooks = sorted((inner if inner.is_dir() else student_dir).glob("*.ipynb"))
         found[student_dir.name] = notebooks
     return found
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Why ``path`` is not a notebook nbgrader can grade, in words for the grader; None if it is."""
+    import nbformat
+
+    raw = path.read_bytes()
+    if not raw.strip():
+        return f"{path.name} is empty"
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        where = f" (line {err.lineno}, column {err.colno})" if isinstance(err, json.JSONDecodeError) else ""
+        return f"{path.name} is not valid notebook JSON{where}: the file is damaged"
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        return f"{path.name} is JSON but not a Jupyter notebook"
+    try:
+        nbformat.validate(nbformat.reads(raw.decode("utf-8"), as_version=4))
+    except Exception as err:  # nbformat raises several types for malformed notebooks
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"{path.name} is not a valid Jupyter notebook: {first[:160]}"
+    return None
 
 
 def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None,
@@ -88,6 +111,10 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
             names = {p.name for p in notebooks}
             if not names & expected:
                 result.errors[student] = f"no notebook named {', '.join(sorted(expected))} in the submission"
+                continue
+            broken = [reason for p in notebooks if p.name in expected for reason in [unreadable_reason(p)] if reason]
+            if broken:
+                result.errors[student] = "; ".join(broken)
                 continue
             target = workdir / "submitted" / student / assignment
             if target.exists():

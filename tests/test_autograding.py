@@ -91,3 +91,25 @@ def test_feedback_explains_failures_without_hidden_tests(graded):
     assert find_leaks(workdir / "feedback", hidden) == []
     page = next((workdir / "feedback" / mutants[0].name / name).glob("*.html")).read_text()
     assert "AssertionError" in page and "hidden tests ran here" in page
+
+
+def test_broken_submissions_get_a_clear_reason_and_the_batch_goes_on(tmp_path):
+    """Corrupt JSON, an empty file, a non-notebook and a missing notebook, beside honest work."""
+    name = "gan_theory"
+    folder = tmp_path / "in"
+    write_submission(submission(name), folder, "honest", name)
+    write_submission(submission(name), folder, "corrupt", name).write_text('{"cells": [ broken')
+    write_submission(submission(name), folder, "empty", name).write_text("")
+    write_submission(submission(name), folder, "not-a-notebook", name).write_text('{"hello": "world"}')
+    (folder / "missing" / name).mkdir(parents=True)
+    (folder / "missing" / name / "notes.txt").write_text("forgot the notebook")
+    result = grade(name, folder, tmp_path / "work", feedback=False)
+    assert result.scores == {"honest": result.max_score}
+    assert set(result.errors) == {"corrupt", "empty", "not-a-notebook", "missing"}
+    assert "not valid notebook JSON" in result.errors["corrupt"]
+    assert "is empty" in result.errors["empty"]
+    assert "not a Jupyter notebook" in result.errors["not-a-notebook"]
+    assert "no notebook named gan_theory.ipynb" in result.errors["missing"]
+    with open(result.csv_path) as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert rows["corrupt"]["score"] == "0.0" and "damaged" in rows["corrupt"]["error"]
