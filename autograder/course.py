@@ -18,6 +18,13 @@ EXERCISES = REPO / "exercises"      # nbgrader "release": generated, never edite
 
 #: Per-cell time limit (seconds) while grading; a cell that runs longer is interrupted.
 DEFAULT_CELL_TIMEOUT = 120
+#: Assignments whose graded cells need longer: segmentation trains a network (up to 180 s allowed).
+CELL_TIMEOUTS = {"segmentation": 600}
+
+
+def cell_timeout_for(assignment: str) -> int:
+    """The per-cell time limit (seconds) used when grading ``assignment``."""
+    return CELL_TIMEOUTS.get(assignment, DEFAULT_CELL_TIMEOUT)
 
 
 def assignments() -> list[str]:

@@ -21,7 +21,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.course import REPO, nbgrader_config, patched_environ, python_env, run_converter
+from autograder.course import REPO, cell_timeout_for, nbgrader_config, patched_environ, python_env, run_converter
 
 DEFAULT_WORKDIR = REPO / "grading"
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
@@ -83,7 +83,7 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
         submissions: folder with one sub-folder per student.
         workdir: the nbgrader course directory used for grading.
         db_url: gradebook URL (default: SQLite file in ``workdir``).
-        cell_timeout: seconds per cell (default :data:`autograder.course.DEFAULT_CELL_TIMEOUT`).
+        cell_timeout: seconds per cell (default: :func:`autograder.course.cell_timeout_for`).
         feedback: also write a feedback HTML per student.
 
     Returns:
@@ -96,8 +96,7 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
-    kwargs = {} if cell_timeout is None else {"cell_timeout": cell_timeout}
-    config = nbgrader_config(workdir, db_url, **kwargs)
+    config = nbgrader_config(workdir, db_url, cell_timeout=cell_timeout or cell_timeout_for(assignment))
     run_converter(GenerateAssignment, config, assignment_id=assignment, force=True, create_assignment=True)
 
     result = GradingResult(assignment, workdir / f"{assignment}_grades.csv")

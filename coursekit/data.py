@@ -227,3 +227,27 @@ def load_sunnybrook() -> dict[str, np.ndarray]:
                       what="Sunnybrook LV segmentation data (scd_lvsegs.npz)")
     with np.load(path) as archive:
         return {key: archive[key] for key in archive.files}
+
+
+def sunnybrook_split(test_cases: int = 6) -> dict[str, torch.Tensor]:
+    """The Sunnybrook images as float tensors, split by case as in the original exercise.
+
+    Images are scaled per image by their 99th percentile and clipped to [0, 1.5], so that a few
+    very bright pixels (fat, vessels) do not squash the myocardium's contrast.
+
+    Args:
+        test_cases: how many of the last cases are held out (the original exercise: 6, 52 images).
+
+    Returns:
+        ``train_images``, ``train_masks``, ``test_images``, ``test_masks``: float32 tensors of shape
+        (N, 1, 64, 64); masks hold 0.0 and 1.0. Every image of a case lands on the same side.
+    """
+    raw = load_sunnybrook()
+    images = raw["images"].astype(np.float32)
+    scale = np.percentile(images.reshape(len(images), -1), 99, axis=1)[:, None, None]
+    images = np.clip(images / np.maximum(scale, 1e-6), 0.0, 1.5)
+    masks = raw["segs"].astype(np.float32)
+    cut = int(raw["caseIndices"][-test_cases][0])
+    x = torch.from_numpy(images).unsqueeze(1)
+    y = torch.from_numpy(masks).unsqueeze(1)
+    return {"train_images": x[:cut], "train_masks": y[:cut], "test_images": x[cut:], "test_masks": y[cut:]}

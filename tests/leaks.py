@@ -15,6 +15,9 @@ BLOCKS = {
 MIN_LENGTH = 16          # shorter lines ("return x", "]") are too common to mean anything
 # Idioms every PyTorch notebook writes; they identify no solution.
 GENERIC = {"withtorch.no_grad():", "super().__init__()"}
+# A lone standard layer with literal arguments (``nn.LeakyReLU(0.2),``, ``nn.BatchNorm2d(128),``) is how
+# every network is written, in chapters and solutions alike.
+LONE_LAYER = re.compile(r"nn\.\w+\([\w.,=]*\),?")
 
 
 def squash(text: str) -> str:
@@ -40,7 +43,8 @@ def fingerprints(solutions: Path) -> dict[str, str]:
     # A line that the released notebook shows anyway (a visible test's helper class, say) is no leak.
     # Function signatures are the exercise's public API, not part of a solution.
     return {key: origin for key, origin in found.items()
-            if key not in public and key not in GENERIC and not key.startswith("def")}
+            if key not in public and key not in GENERIC and not key.startswith("def")
+            and not LONE_LAYER.fullmatch(key)}
 
 
 def visible_text(path: Path) -> str:

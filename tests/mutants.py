@@ -16,6 +16,31 @@ class Mutant:
     loses: str         # grade_id of the test cell that must fail
     code: str
 
+    def answers(self) -> dict[str, str]:
+        return {self.cell: self.code.strip() + "\n"}
+
+    def losses(self) -> set[str]:
+        return {self.loses}
+
+
+@dataclass(frozen=True)
+class Together:
+    """Several wrong answers in one submission, for assignments whose grading trains a network
+    (one training per submission instead of one per mistake). The graded parts are independent
+    (hidden tests swap in reference versions of the other parts), so each mistake must still cost
+    exactly its own test's points and nothing else."""
+    name: str
+    parts: tuple[Mutant, ...]
+
+    def answers(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for part in self.parts:
+            merged.update(part.answers())
+        return merged
+
+    def losses(self) -> set[str]:
+        return set().union(*(part.losses() for part in self.parts))
+
 
 MUTANTS: dict[str, list[Mutant]] = {"autoencoders": [
     # corrupt
@@ -290,4 +315,396 @@ def generator_loss(fake_logits, saturating=False):
         return torch.log(1 - torch.sigmoid(fake_logits)).mean()
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 '''),
+]
+
+
+# --------------------------------------------------------------------------- segmentation
+# Grading this assignment trains the student's network once per submission, so the wrong answers
+# travel in groups: one mistake per graded function in each submission. The first group keeps the
+# instructor's network (its mistakes must not cost any Dice-threshold points); the others pair their
+# mistakes with a weak network trained for a few steps, which must lose exactly the three
+# threshold tests.
+_THRESHOLDS = ("test_dice_065", "test_dice_072", "test_dice_078")
+
+_DICE = [
+    Mutant("dice-over-whole-batch", "dice_coefficient", "test_dice_coefficient", """
+def dice_coefficient(pred, target, smooth=1e-5):
+    return (2 * (pred * target).sum() + smooth) / (pred.sum() + target.sum() + smooth)
+"""),
+    Mutant("dice-no-smooth-in-numerator", "dice_coefficient", "test_dice_coefficient", """
+def dice_coefficient(pred, target, smooth=1e-5):
+    inter = (pred * target).sum((1, 2, 3))
+    return (2 * inter / (pred.sum((1, 2, 3)) + target.sum((1, 2, 3)) + smooth)).mean()
+"""),
+    Mutant("dice-without-factor-two", "dice_coefficient", "test_dice_coefficient", """
+def dice_coefficient(pred, target, smooth=1e-5):
+    inter = (pred * target).sum((1, 2, 3))
+    return ((inter + smooth) / (pred.sum((1, 2, 3)) + target.sum((1, 2, 3)) + smooth)).mean()
+"""),
+    Mutant("dice-means-instead-of-sums", "dice_coefficient", "test_dice_coefficient", """
+def dice_coefficient(pred, target, smooth=1e-5):
+    inter = (pred * target).mean((1, 2, 3))
+    return ((2 * inter + smooth) / (pred.mean((1, 2, 3)) + target.mean((1, 2, 3)) + smooth)).mean()
+"""),
+    Mutant("dice-thresholds-soft-masks", "dice_coefficient", "test_dice_coefficient", """
+def dice_coefficient(pred, target, smooth=1e-5):
+    pred = (pred > 0.5).to(target.dtype)
+    inter = (pred * target).sum((1, 2, 3))
+    return ((2 * inter + smooth) / (pred.sum((1, 2, 3)) + target.sum((1, 2, 3)) + smooth)).mean()
+"""),
+    Mutant("dice-summed-over-batch", "dice_coefficient", "test_dice_coefficient", """
+def dice_coefficient(pred, target, smooth=1e-5):
+    inter = (pred * target).sum((1, 2, 3))
+    return ((2 * inter + smooth) / (pred.sum((1, 2, 3)) + target.sum((1, 2, 3)) + smooth)).sum()
+"""),
+]
+_LOSS = [
+    Mutant("loss-without-sigmoid", "dice_loss", "test_dice_loss", """
+def dice_loss(logits, target, smooth=1e-5):
+    return 1 - dice_coefficient(logits, target, smooth)
+"""),
+    Mutant("loss-is-the-dice", "dice_loss", "test_dice_loss", """
+def dice_loss(logits, target, smooth=1e-5):
+    return dice_coefficient(torch.sigmoid(logits), target, smooth)
+"""),
+    Mutant("loss-hard-threshold", "dice_loss", "test_dice_loss", """
+def dice_loss(logits, target, smooth=1e-5):
+    return 1 - dice_coefficient((logits > 0).to(logits.dtype), target, smooth)
+"""),
+    Mutant("loss-smooth-one", "dice_loss", "test_dice_loss", """
+def dice_loss(logits, target, smooth=1e-5):
+    return 1 - dice_coefficient(torch.sigmoid(logits), target, 1.0)
+"""),
+    Mutant("loss-is-cross-entropy", "dice_loss", "test_dice_loss", """
+def dice_loss(logits, target, smooth=1e-5):
+    return F.binary_cross_entropy_with_logits(logits, target)
+"""),
+]
+_AUGMENT = [
+    Mutant("augment-separate-draws", "paired_augment", "test_paired_augment", """
+def paired_augment(image, mask, generator=None):
+    def warp(x, mode):
+        n = x.shape[0]
+        a = (torch.rand(n, generator=generator) - 0.5) * math.pi / 4
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = a.cos(), -a.sin(), a.sin(), a.cos()
+        return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), mode=mode, align_corners=False)
+    return warp(image, "bilinear"), warp(mask, "nearest")
+"""),
+    Mutant("augment-bilinear-mask", "paired_augment", "test_paired_augment", """
+def paired_augment(image, mask, generator=None):
+    n = image.shape[0]
+    a = (torch.rand(n, generator=generator) - 0.5) * math.pi / 4
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = a.cos(), -a.sin(), a.sin(), a.cos()
+    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+    return F.grid_sample(image, grid, align_corners=False), F.grid_sample(mask, grid, align_corners=False)
+"""),
+    Mutant("augment-one-transform-per-batch", "paired_augment", "test_paired_augment", """
+def paired_augment(image, mask, generator=None):
+    k = int(torch.randint(1, 4, (1,), generator=generator))
+    flip = bool(torch.rand(1, generator=generator) < 0.5)
+    image, mask = torch.rot90(image, k, (2, 3)), torch.rot90(mask, k, (2, 3))
+    return (image.flip(-1), mask.flip(-1)) if flip else (image, mask)
+"""),
+    Mutant("augment-ignores-generator", "paired_augment", "test_paired_augment", """
+def paired_augment(image, mask, generator=None):
+    out_i, out_m = image.clone(), mask.clone()
+    for b in range(image.shape[0]):
+        k = int(torch.randint(1, 4, (1,)))
+        out_i[b], out_m[b] = torch.rot90(image[b], k, (1, 2)), torch.rot90(mask[b], k, (1, 2))
+    return out_i, out_m
+"""),
+    Mutant("augment-identity", "paired_augment", "test_paired_augment", """
+def paired_augment(image, mask, generator=None):
+    return image.clone(), mask.clone()
+"""),
+    Mutant("augment-in-place", "paired_augment", "test_paired_augment", """
+def paired_augment(image, mask, generator=None):
+    for b in range(image.shape[0]):
+        k = int(torch.randint(1, 4, (1,), generator=generator))
+        image[b], mask[b] = torch.rot90(image[b], k, (1, 2)), torch.rot90(mask[b], k, (1, 2))
+    return image, mask
+"""),
+    Mutant("augment-opposite-rotations", "paired_augment", "test_paired_augment", """
+def paired_augment(image, mask, generator=None):
+    out_i, out_m = image.clone(), mask.clone()
+    for b in range(image.shape[0]):
+        k = int(torch.randint(1, 4, (1,), generator=generator))
+        out_i[b], out_m[b] = torch.rot90(image[b], k, (1, 2)), torch.rot90(mask[b], -k, (1, 2))
+    return out_i, out_m
+"""),
+]
+_OCCLUSION_LOOP = """
+def occlusion_sensitivity(model, image, patch_size=8, stride=8):
+    model.eval()
+    h, w = image.shape[-2:]
+    total, count = torch.zeros(h, w), torch.zeros(h, w)
+    with torch.no_grad():
+        base = SCORE(model(image[None])).sum().item()
+        for r in range(0, h - patch_size + LAST, stride):
+            for c in range(0, w - patch_size + LAST, stride):
+                x = COPY
+                x[..., r:r + patch_size, c:c + patch_size] = 0
+                total[ROWS, COLS] += DROP
+                count[ROWS, COLS] += 1
+    return RESULT
+"""
+_OCC_DEFAULTS = {"SCORE": "torch.sigmoid", "LAST": "1", "COPY": "image.clone()",
+                 "ROWS": "r:r + patch_size", "COLS": "c:c + patch_size",
+                 "DROP": "base - torch.sigmoid(model(x[None])).sum().item()",
+                 "RESULT": "total / count.clamp(min=1)"}
+
+
+def _occlusion(**changes: str) -> str:
+    code = _OCCLUSION_LOOP
+    for key, value in {**_OCC_DEFAULTS, **changes}.items():
+        code = code.replace(key, value)
+    return code
+
+
+_OCCLUSION = [
+    Mutant("occlusion-sign-flipped", "occlusion_sensitivity", "test_occlusion_sensitivity",
+           _occlusion(DROP="torch.sigmoid(model(x[None])).sum().item() - base")),
+    Mutant("occlusion-sums-overlaps", "occlusion_sensitivity", "test_occlusion_sensitivity",
+           _occlusion(RESULT="total")),
+    Mutant("occlusion-never-restores", "occlusion_sensitivity", "test_occlusion_sensitivity",
+           _occlusion(COPY="image")),
+    Mutant("occlusion-on-logits", "occlusion_sensitivity", "test_occlusion_sensitivity",
+           _occlusion(SCORE="", DROP="base - model(x[None]).sum().item()")),
+    Mutant("occlusion-misses-last-window", "occlusion_sensitivity", "test_occlusion_sensitivity",
+           _occlusion(LAST="0")),
+    Mutant("occlusion-rows-columns-swapped", "occlusion_sensitivity", "test_occlusion_sensitivity",
+           _occlusion(ROWS="c:c + patch_size", COLS="r:r + patch_size")),
+]
+_WEAK_NETWORK = [
+    Mutant("weak-build", "build_model", "test_dice_065", """
+def build_model():
+    return nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.ConvTranspose2d(8, 1, 4, stride=2, padding=1))
+"""),
+    Mutant("weak-train", "train_model", "test_dice_072", """
+def train_model(model, images, masks):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(20):
+        pick = torch.randint(0, len(images), (16,))
+        loss = F.binary_cross_entropy_with_logits(model(images[pick]), masks[pick])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+"""),
+]
+
+
+class _WeakGroup(Together):
+    def losses(self) -> set[str]:
+        return super().losses() | set(_THRESHOLDS)
+
+
+def _segmentation_groups() -> list[Together]:
+    groups: list[Together] = []
+    for i in range(max(map(len, (_DICE, _LOSS, _AUGMENT, _OCCLUSION)))):
+        parts = tuple(group[i] for group in (_DICE, _LOSS, _AUGMENT, _OCCLUSION) if i < len(group))
+        name = "seg-" + ".".join(p.name.split("-")[0] + str(i + 1) for p in parts)
+        groups.append(Together(name, parts) if i == 0 else _WeakGroup(name + ".weak", parts + tuple(_WEAK_NETWORK)))
+    return groups
+
+
+MUTANTS["segmentation"] = _segmentation_groups()
+
+
+# --------------------------------------------------------------------------- dcgan
+_G_TEMPLATE = """
+def build_generator(latent_dim=64):
+    class Gen(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.ConvTranspose2d(latent_dim, 128, 7, bias=False), NORM1 ACT,
+                nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), NORM2 ACT,
+                nn.ConvTranspose2d(64, 1, 4, 2, 1), OUT)
+
+        def forward(self, z):
+            return self.body(z.view(len(z), -1, 1, 1))
+
+    net = Gen()
+    for m in net.modules():
+        if isinstance(m, nn.ConvTranspose2d):
+            nn.init.normal_(m.weight, 0.0, STD)
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return net
+"""
+_G_DEFAULTS = {"NORM1": "nn.BatchNorm2d(128),", "NORM2": "nn.BatchNorm2d(64),", "ACT": "nn.ReLU()",
+               "OUT": "nn.Tanh()", "STD": "0.02"}
+_D_TEMPLATE = """
+def build_discriminator():
+    body = nn.Sequential(
+        nn.Conv2d(1, 64, 4, STRIDE, 1), FIRST ACT, POOL
+        nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), ACT,
+        nn.Conv2d(128, 1, 7), nn.Flatten(0), END)
+    for m in body.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return body
+"""
+_D_DEFAULTS = {"STRIDE": "2", "FIRST": "", "ACT": "nn.LeakyReLU(0.2)", "POOL": "", "END": ""}
+
+
+def _fill(template: str, defaults: dict[str, str], **changes: str) -> str:
+    code = template
+    for key, value in {**defaults, **changes}.items():
+        code = code.replace(key, value)
+    return code
+
+
+_D_STEP = """
+def discriminator_step(D, G, real, z, optimizer_D):
+    FAKE
+    on_real, on_fake = D(real), D(fake)
+    loss = (F.binary_cross_entropy_with_logits(on_real, REAL_LABEL)
+            + F.binary_cross_entropy_with_logits(on_fake, FAKE_LABEL))
+    ZERO
+    loss.backward()
+    optimizer_D.step()
+    return RESULT
+"""
+_D_STEP_DEFAULTS = {"FAKE": "fake = G(z).detach()", "REAL_LABEL": "torch.ones_like(on_real)",
+                    "FAKE_LABEL": "torch.zeros_like(on_fake)", "ZERO": "optimizer_D.zero_grad()",
+                    "RESULT": "loss.item()"}
+_G_STEP = """
+def generator_step(D, G, z, optimizer_G):
+    BEFORE
+    verdict = D(FAKE)
+    loss = LOSS
+    ZERO
+    loss.backward()
+    optimizer_G.step()
+    return RESULT
+"""
+_G_STEP_DEFAULTS = {"BEFORE": "", "FAKE": "G(z)",
+                    "LOSS": "F.binary_cross_entropy_with_logits(verdict, torch.ones_like(verdict))",
+                    "ZERO": "optimizer_G.zero_grad()", "RESULT": "loss.item()"}
+
+MUTANTS["dcgan"] = [
+    # conv_transpose_output_size
+    Mutant("size-conv-formula", "conv_transpose_output_size", "test_conv_transpose_output_size", """
+def conv_transpose_output_size(size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+"""),
+    Mutant("size-padding-once", "conv_transpose_output_size", "test_conv_transpose_output_size", """
+def conv_transpose_output_size(size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return (size - 1) * stride - padding + dilation * (kernel_size - 1) + output_padding + 1
+"""),
+    Mutant("size-ignores-dilation", "conv_transpose_output_size", "test_conv_transpose_output_size", """
+def conv_transpose_output_size(size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return (size - 1) * stride - 2 * padding + kernel_size + output_padding
+"""),
+    Mutant("size-ignores-output-padding", "conv_transpose_output_size", "test_conv_transpose_output_size", """
+def conv_transpose_output_size(size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + 1
+"""),
+    Mutant("size-stride-times-size", "conv_transpose_output_size", "test_conv_transpose_output_size", """
+def conv_transpose_output_size(size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return size * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding
+"""),
+    # build_generator
+    Mutant("generator-sigmoid-output", "build_generator", "test_build_generator",
+           _fill(_G_TEMPLATE, _G_DEFAULTS, OUT="nn.Sigmoid(), nn.Tanh()")),
+    Mutant("generator-linear-output", "build_generator", "test_build_generator",
+           _fill(_G_TEMPLATE, _G_DEFAULTS, OUT="nn.Identity()")),
+    Mutant("generator-default-init", "build_generator", "test_build_generator",
+           _fill(_G_TEMPLATE, _G_DEFAULTS, STD="0.2")),
+    Mutant("generator-no-batchnorm", "build_generator", "test_build_generator",
+           _fill(_G_TEMPLATE, _G_DEFAULTS, NORM1="", NORM2="")),
+    Mutant("generator-leaky-relu", "build_generator", "test_build_generator",
+           _fill(_G_TEMPLATE, _G_DEFAULTS, ACT="nn.LeakyReLU(0.2)")),
+    Mutant("generator-fully-connected", "build_generator", "test_build_generator", """
+def build_generator(latent_dim=64):
+    return nn.Sequential(nn.Linear(latent_dim, 256), nn.ReLU(), nn.Linear(256, 784), nn.Tanh(),
+                         nn.Unflatten(1, (1, 28, 28)))
+"""),
+    Mutant("generator-upsample", "build_generator", "test_build_generator", """
+def build_generator(latent_dim=64):
+    class Gen(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.ConvTranspose2d(latent_dim, 64, 7)
+            self.rest = nn.Sequential(nn.BatchNorm2d(64), nn.ReLU(), nn.Upsample(scale_factor=4),
+                                      nn.Conv2d(64, 1, 3, padding=1), nn.Tanh())
+
+        def forward(self, z):
+            return self.rest(self.first(z.view(len(z), -1, 1, 1)))
+
+    net = Gen()
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+    return net
+"""),
+    # build_discriminator
+    Mutant("discriminator-max-pooling", "build_discriminator", "test_build_discriminator",
+           _fill(_D_TEMPLATE, _D_DEFAULTS, STRIDE="1", POOL="nn.MaxPool2d(2),")),
+    Mutant("discriminator-relu", "build_discriminator", "test_build_discriminator",
+           _fill(_D_TEMPLATE, _D_DEFAULTS, ACT="nn.ReLU()")),
+    Mutant("discriminator-sigmoid", "build_discriminator", "test_build_discriminator",
+           _fill(_D_TEMPLATE, _D_DEFAULTS, END="nn.Sigmoid()")),
+    Mutant("discriminator-batchnorm-on-input", "build_discriminator", "test_build_discriminator",
+           _fill(_D_TEMPLATE, _D_DEFAULTS, FIRST="nn.BatchNorm2d(64),")),
+    Mutant("discriminator-slope-0.01", "build_discriminator", "test_build_discriminator",
+           _fill(_D_TEMPLATE, _D_DEFAULTS, ACT="nn.LeakyReLU()")),
+    Mutant("discriminator-probabilities", "build_discriminator", "test_build_discriminator",
+           _fill(_D_TEMPLATE, _D_DEFAULTS, END="nn.Hardsigmoid()")),
+    # discriminator_step
+    Mutant("d-step-gradient-reaches-G", "discriminator_step", "test_discriminator_step",
+           _fill(_D_STEP, _D_STEP_DEFAULTS, FAKE="fake = G(z)")),
+    Mutant("d-step-no-zero-grad", "discriminator_step", "test_discriminator_step",
+           _fill(_D_STEP, _D_STEP_DEFAULTS, ZERO="pass")),
+    Mutant("d-step-labels-swapped", "discriminator_step", "test_discriminator_step",
+           _fill(_D_STEP, _D_STEP_DEFAULTS, REAL_LABEL="torch.zeros_like(on_real)", FAKE_LABEL="torch.ones_like(on_fake)")),
+    Mutant("d-step-returns-tensor", "discriminator_step", "test_discriminator_step",
+           _fill(_D_STEP, _D_STEP_DEFAULTS, RESULT="loss")),
+    Mutant("d-step-one-mean-over-both", "discriminator_step", "test_discriminator_step", """
+def discriminator_step(D, G, real, z, optimizer_D):
+    fake = G(z).detach()
+    logits = torch.cat([D(real), D(fake)])
+    labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))])
+    loss = F.binary_cross_entropy_with_logits(logits, labels)
+    optimizer_D.zero_grad()
+    loss.backward()
+    optimizer_D.step()
+    return loss.item()
+"""),
+    Mutant("d-step-loss-after-update", "discriminator_step", "test_discriminator_step", """
+def discriminator_step(D, G, real, z, optimizer_D):
+    fake = G(z).detach()
+    def loss_now():
+        return (F.binary_cross_entropy_with_logits(D(real), torch.ones(len(real)))
+                + F.binary_cross_entropy_with_logits(D(fake), torch.zeros(len(fake))))
+    optimizer_D.zero_grad()
+    loss_now().backward()
+    optimizer_D.step()
+    with torch.no_grad():
+        return loss_now().item()
+"""),
+    # generator_step
+    Mutant("g-step-saturating", "generator_step", "test_generator_step",
+           _fill(_G_STEP, _G_STEP_DEFAULTS, LOSS="-F.binary_cross_entropy_with_logits(verdict, torch.zeros_like(verdict))")),
+    Mutant("g-step-wrong-target", "generator_step", "test_generator_step",
+           _fill(_G_STEP, _G_STEP_DEFAULTS, LOSS="F.binary_cross_entropy_with_logits(verdict, torch.zeros_like(verdict))")),
+    Mutant("g-step-no-zero-grad", "generator_step", "test_generator_step",
+           _fill(_G_STEP, _G_STEP_DEFAULTS, ZERO="pass")),
+    Mutant("g-step-detached-fake", "generator_step", "test_generator_step",
+           _fill(_G_STEP, _G_STEP_DEFAULTS, FAKE="G(z).detach().requires_grad_()")),
+    Mutant("g-step-freezes-D-for-good", "generator_step", "test_generator_step",
+           _fill(_G_STEP, _G_STEP_DEFAULTS, BEFORE="D.requires_grad_(False)")),
+    Mutant("g-step-returns-tensor", "generator_step", "test_generator_step",
+           _fill(_G_STEP, _G_STEP_DEFAULTS, RESULT="loss")),
 ]

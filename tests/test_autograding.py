@@ -28,7 +28,7 @@ def graded(request, tmp_path_factory):
     mutants = MUTANTS.get(name, [])
     for mutant in mutants:
         answers = solution_code(name)
-        answers[mutant.cell] = mutant.code.strip() + "\n"
+        answers.update(mutant.answers())
         write_submission(submission(name, answers), folder, mutant.name, name)
     workdir = OUTPUT / "grading" / name
     result = grade(name, folder, workdir)
@@ -43,7 +43,8 @@ def graded(request, tmp_path_factory):
 def test_every_assignment_has_wrong_answers_for_every_graded_cell(graded):
     name, _, cells, mutants, _ = graded
     tests = set(cells["solution"])
-    assert tests <= {m.loses for m in mutants}, f"{name}: some test cells have no wrong answer aimed at them"
+    assert tests <= set().union(*(m.losses() for m in mutants)), \
+        f"{name}: some test cells have no wrong answer aimed at them"
 
 
 def test_solution_earns_full_marks(graded):
@@ -64,9 +65,9 @@ def test_each_wrong_answer_loses_exactly_its_points(graded):
     problems = []
     for mutant in mutants:
         for test, (score, top) in cells[mutant.name].items():
-            if test == mutant.loses and score != 0:
+            if test in mutant.losses() and score != 0:
                 problems.append(f"{mutant.name}: {test} should fail but scored {score}/{top}")
-            if test != mutant.loses and score != top:
+            if test not in mutant.losses() and score != top:
                 problems.append(f"{mutant.name}: {test} should pass but scored {score}/{top}")
     assert problems == []
 

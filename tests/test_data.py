@@ -199,3 +199,21 @@ def test_real_files_from_the_shared_mirror(tmp_path, monkeypatch):
     assert x.shape == (10000, 1, 28, 28) and y[:3].tolist() == [7, 2, 1]
     x, y = data.load_medmnist("pneumoniamnist", "train")
     assert x.shape == (4708, 1, 28, 28) and y.bincount().tolist() == [1214, 3494]
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the offline data mirror ../shared/data")
+def test_sunnybrook_split_holds_out_whole_patients(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(data.MIRROR_ENV, str(SHARED_DATA))
+    split = data.sunnybrook_split()
+    raw = data.load_sunnybrook()
+    first_test_image = int(raw["caseIndices"][-6][0])
+    assert split["train_images"].shape == (first_test_image, 1, 64, 64) == (368, 1, 64, 64)
+    assert split["test_images"].shape == split["test_masks"].shape == (52, 1, 64, 64)
+    # the held-out images are exactly those of the last six patients, in order
+    assert np.array_equal(split["test_masks"][:, 0].numpy(), raw["segs"][first_test_image:].astype(np.float32))
+    for key, tensor in split.items():
+        assert tensor.dtype == torch.float32, key
+    assert set(split["train_masks"].unique().tolist()) == {0.0, 1.0}
+    assert 0.0 <= split["train_images"].min() and split["train_images"].max() <= 1.5
+    assert data.sunnybrook_split(test_cases=10)["test_images"].shape[0] == 420 - int(raw["caseIndices"][-10][0])
