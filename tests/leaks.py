@@ -18,6 +18,8 @@ GENERIC = {"withtorch.no_grad():", "super().__init__()"}
 # A lone standard layer with literal arguments (``nn.LeakyReLU(0.2),``, ``nn.BatchNorm2d(128),``) is how
 # every network is written, in chapters and solutions alike.
 LONE_LAYER = re.compile(r"nn\.\w+\([\w.,=]*\),?")
+# Seeding a generator and opening a Sequential are idioms too.
+IDIOMS = re.compile(r"(torch\.manual_seed|random\.seed|np\.random\.seed)\(\d+\)|(self\.)?\w+=nn\.Sequential\(")
 
 
 def squash(text: str) -> str:
@@ -44,7 +46,7 @@ def fingerprints(solutions: Path) -> dict[str, str]:
     # Function signatures are the exercise's public API, not part of a solution.
     return {key: origin for key, origin in found.items()
             if key not in public and key not in GENERIC and not key.startswith("def")
-            and not LONE_LAYER.fullmatch(key)}
+            and not LONE_LAYER.fullmatch(key) and not IDIOMS.fullmatch(key)}
 
 
 def visible_text(path: Path) -> str:

@@ -708,3 +708,127 @@ def discriminator_step(D, G, real, z, optimizer_D):
     Mutant("g-step-returns-tensor", "generator_step", "test_generator_step",
            _fill(_G_STEP, _G_STEP_DEFAULTS, RESULT="loss")),
 ]
+
+
+# --------------------------------------------------------------------------- cyclegan
+_POOL = """
+class ImagePool:
+    def __init__(self, pool_size=50):
+        self.pool_size = pool_size
+        self.images = []
+
+    def query(self, images):
+        if self.pool_size == 0:
+            return images.detach()
+        chosen = []
+        BATCH_COIN
+        for image in SOURCE:
+            if len(self.images) < self.pool_size:
+                self.images.append(image.clone())
+                chosen.append(image)
+            elif COIN:
+                slot = random.randrange(len(self.images))
+                chosen.append(self.images[slot])
+                REPLACE
+            else:
+                chosen.append(image)
+        return torch.stack(chosen)
+"""
+_POOL_DEFAULTS = {"BATCH_COIN": "", "SOURCE": "images.detach()", "COIN": "random.random() < 0.5",
+                  "REPLACE": "self.images[slot] = image.clone()"}
+_OBJECTIVE = """
+def generator_objective(real_a, real_b, G_ab, G_ba, D_a, D_b, lambda_cyc=10.0, lambda_id=5.0):
+    fake_b, fake_a = G_ab(real_a), G_ba(real_b)
+    adversarial = ADV
+    cycle = (cycle_consistency_loss(real_a, CYC_A, lambda_cyc)
+             + cycle_consistency_loss(real_b, CYC_B, lambda_cyc))
+    same = identity_loss(real_b, ID_B, lambda_id) + identity_loss(real_a, ID_A, lambda_id)
+    return adversarial + cycle + same
+"""
+_OBJ_DEFAULTS = {"ADV": "((D_b(fake_b) - 1) ** 2).mean() + ((D_a(fake_a) - 1) ** 2).mean()",
+                 "CYC_A": "G_ba(fake_b)", "CYC_B": "G_ab(fake_a)", "ID_B": "G_ab(real_b)", "ID_A": "G_ba(real_a)"}
+
+MUTANTS["cyclegan"] = [
+    Mutant("cycle-l2", "cycle_consistency_loss", "test_cycle_consistency_loss", """
+def cycle_consistency_loss(real, reconstructed, weight=10.0):
+    return weight * ((reconstructed - real) ** 2).mean()
+"""),
+    Mutant("cycle-sum-not-mean", "cycle_consistency_loss", "test_cycle_consistency_loss", """
+def cycle_consistency_loss(real, reconstructed, weight=10.0):
+    return weight * (reconstructed - real).abs().sum() / len(real)
+"""),
+    Mutant("cycle-ignores-weight", "cycle_consistency_loss", "test_cycle_consistency_loss", """
+def cycle_consistency_loss(real, reconstructed, weight=10.0):
+    return 10.0 * (reconstructed - real).abs().mean()
+"""),
+    Mutant("cycle-no-absolute-value", "cycle_consistency_loss", "test_cycle_consistency_loss", """
+def cycle_consistency_loss(real, reconstructed, weight=10.0):
+    return weight * (reconstructed - real).mean().abs()
+"""),
+    Mutant("cycle-detached", "cycle_consistency_loss", "test_cycle_consistency_loss", """
+def cycle_consistency_loss(real, reconstructed, weight=10.0):
+    return weight * torch.tensor((reconstructed - real).abs().mean().item(), dtype=real.dtype)
+"""),
+    Mutant("identity-l2", "identity_loss", "test_identity_loss", """
+def identity_loss(real, mapped, weight=5.0):
+    return weight * ((mapped - real) ** 2).mean()
+"""),
+    Mutant("identity-default-weight-10", "identity_loss", "test_identity_loss", """
+def identity_loss(real, mapped, weight=10.0):
+    return weight * (mapped - real).abs().mean()
+"""),
+    Mutant("identity-ignores-weight", "identity_loss", "test_identity_loss", """
+def identity_loss(real, mapped, weight=5.0):
+    return 5.0 * (mapped - real).abs().mean()
+"""),
+    Mutant("pool-never-returns-history", "ImagePool", "test_ImagePool",
+           _fill(_POOL, _POOL_DEFAULTS, COIN="False")),
+    Mutant("pool-always-returns-history", "ImagePool", "test_ImagePool",
+           _fill(_POOL, _POOL_DEFAULTS, COIN="True")),
+    Mutant("pool-returns-without-replacing", "ImagePool", "test_ImagePool",
+           _fill(_POOL, _POOL_DEFAULTS, REPLACE="pass")),
+    Mutant("pool-one-coin-per-batch", "ImagePool", "test_ImagePool",
+           _fill(_POOL, _POOL_DEFAULTS, BATCH_COIN="use_old = random.random() < 0.5", COIN="use_old")),
+    Mutant("pool-not-detached", "ImagePool", "test_ImagePool",
+           _fill(_POOL, _POOL_DEFAULTS, SOURCE="images")),
+    Mutant("pool-stores-everything", "ImagePool", "test_ImagePool", """
+class ImagePool:
+    def __init__(self, pool_size=50):
+        self.pool_size = pool_size
+        self.images = []
+
+    def query(self, images):
+        out = []
+        for image in images.detach():
+            if self.images and random.random() < 0.5:
+                out.append(self.images[random.randrange(len(self.images))])
+            else:
+                out.append(image)
+            self.images.append(image)
+        return torch.stack(out)
+"""),
+    Mutant("objective-cross-entropy", "generator_objective", "test_generator_objective",
+           _fill(_OBJECTIVE, _OBJ_DEFAULTS, ADV="F.binary_cross_entropy_with_logits(D_b(fake_b), torch.ones_like(D_b(fake_b))) + F.binary_cross_entropy_with_logits(D_a(fake_a), torch.ones_like(D_a(fake_a)))")),
+    Mutant("objective-target-zero", "generator_objective", "test_generator_objective",
+           _fill(_OBJECTIVE, _OBJ_DEFAULTS, ADV="(D_b(fake_b) ** 2).mean() + (D_a(fake_a) ** 2).mean()")),
+    Mutant("objective-identity-wrong-domain", "generator_objective", "test_generator_objective",
+           _fill(_OBJECTIVE, _OBJ_DEFAULTS, ID_B="G_ba(real_b)", ID_A="G_ab(real_a)")),
+    Mutant("objective-cycle-same-generator", "generator_objective", "test_generator_objective",
+           _fill(_OBJECTIVE, _OBJ_DEFAULTS, CYC_A="G_ab(fake_b)", CYC_B="G_ba(fake_a)")),
+    Mutant("objective-one-direction", "generator_objective", "test_generator_objective", """
+def generator_objective(real_a, real_b, G_ab, G_ba, D_a, D_b, lambda_cyc=10.0, lambda_id=5.0):
+    fake_b = G_ab(real_a)
+    return (((D_b(fake_b) - 1) ** 2).mean() + cycle_consistency_loss(real_a, G_ba(fake_b), lambda_cyc)
+            + identity_loss(real_b, G_ab(real_b), lambda_id))
+"""),
+    Mutant("objective-squared-mean", "generator_objective", "test_generator_objective",
+           _fill(_OBJECTIVE, _OBJ_DEFAULTS, ADV="(D_b(fake_b).mean() - 1) ** 2 + (D_a(fake_a).mean() - 1) ** 2")),
+    Mutant("objective-weights-swapped", "generator_objective", "test_generator_objective", """
+def generator_objective(real_a, real_b, G_ab, G_ba, D_a, D_b, lambda_cyc=10.0, lambda_id=5.0):
+    fake_b, fake_a = G_ab(real_a), G_ba(real_b)
+    adversarial = ((D_b(fake_b) - 1) ** 2).mean() + ((D_a(fake_a) - 1) ** 2).mean()
+    cycle = cycle_consistency_loss(real_a, G_ba(fake_b), lambda_id) + cycle_consistency_loss(real_b, G_ab(fake_a), lambda_id)
+    same = identity_loss(real_b, G_ab(real_b), lambda_cyc) + identity_loss(real_a, G_ba(real_a), lambda_cyc)
+    return adversarial + cycle + same
+"""),
+]
