@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p_grade.add_argument("--db", default=None, help="gradebook SQLAlchemy URL (default: SQLite in the workspace)")
     p_grade.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell")
     p_grade.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    p_grade.add_argument("--workers", type=int, default=None,
+                         help="students graded at once (default: one per CPU core; 1 for segmentation)")
 
     p_check = sub.add_parser("check", help="validate a notebook with its visible tests (nbgrader validate)")
     p_check.add_argument("notebook", type=Path)
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         from autograder.grading import DEFAULT_WORKDIR, grade
 
         result = grade(args.assignment, args.submissions, args.workdir or DEFAULT_WORKDIR, args.db,
-                       args.cell_timeout, feedback=not args.no_feedback)
+                       args.cell_timeout, feedback=not args.no_feedback, workers=args.workers)
         for student, score in sorted(result.scores.items()):
             print(f"{student:24s} {score:6.1f} / {result.max_score:g}")
         for student, reason in sorted(result.errors.items()):

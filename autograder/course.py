@@ -22,6 +22,16 @@ DEFAULT_CELL_TIMEOUT = 120
 CELL_TIMEOUTS = {"segmentation": 600}
 
 
+#: Assignments graded one student at a time: their hidden tests time a training run, and two
+#: kernels training at once on a small machine would each see half the CPU.
+SERIAL_ASSIGNMENTS = {"segmentation"}
+
+
+def workers_for(assignment: str) -> int:
+    """How many students are graded at once by default: one per CPU core (1 for serial ones)."""
+    return 1 if assignment in SERIAL_ASSIGNMENTS else max(1, os.cpu_count() or 1)
+
+
 def cell_timeout_for(assignment: str) -> int:
     """The per-cell time limit (seconds) used when grading ``assignment``."""
     return CELL_TIMEOUTS.get(assignment, DEFAULT_CELL_TIMEOUT)

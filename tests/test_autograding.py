@@ -114,3 +114,23 @@ def test_broken_submissions_get_a_clear_reason_and_the_batch_goes_on(tmp_path):
     with open(result.csv_path) as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert rows["corrupt"]["score"] == "0.0" and "damaged" in rows["corrupt"]["error"]
+
+
+def test_parallel_and_serial_grading_give_identical_gradebooks(tmp_path):
+    """Two worker processes (the default on two cores) and one give the same scores, cell by cell."""
+    name = "gan_theory"
+    folder = tmp_path / "in"
+    write_submission(submission(name), folder, "honest", name)
+    write_submission(submission(name, answers={}), folder, "blank", name)
+    for mutant in MUTANTS[name][:4]:
+        answers = solution_code(name)
+        answers.update(mutant.answers())
+        write_submission(submission(name, answers), folder, mutant.name, name)
+    write_submission(submission(name), folder, "corrupt", name).write_text("{ not json")
+    tables = []
+    for workers in (1, 2):
+        result = grade(name, folder, tmp_path / f"work{workers}", feedback=False, workers=workers)
+        with open(result.csv_path) as handle:
+            tables.append(sorted(csv.reader(handle)))
+    assert tables[0] == tables[1]
+    assert len(tables[0]) == 1 + 7 and any(row[0] == "corrupt" and "damaged" in row[-1] for row in tables[0])
