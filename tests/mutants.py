@@ -456,11 +456,16 @@ _OCC_DEFAULTS = {"SCORE": "torch.sigmoid", "LAST": "1", "COPY": "image.clone()",
                  "RESULT": "total / count.clamp(min=1)"}
 
 
-def _occlusion(**changes: str) -> str:
-    code = _OCCLUSION_LOOP
-    for key, value in {**_OCC_DEFAULTS, **changes}.items():
+def _fill(template: str, defaults: dict[str, str], **changes: str) -> str:
+    """A wrong answer from a template: placeholders replaced by the defaults, except the changes."""
+    code = template
+    for key, value in {**defaults, **changes}.items():
         code = code.replace(key, value)
     return code
+
+
+def _occlusion(**changes: str) -> str:
+    return _fill(_OCCLUSION_LOOP, _OCC_DEFAULTS, **changes)
 
 
 _OCCLUSION = [
@@ -554,13 +559,6 @@ def build_discriminator():
     return body
 """
 _D_DEFAULTS = {"STRIDE": "2", "FIRST": "", "ACT": "nn.LeakyReLU(0.2)", "POOL": "", "END": ""}
-
-
-def _fill(template: str, defaults: dict[str, str], **changes: str) -> str:
-    code = template
-    for key, value in {**defaults, **changes}.items():
-        code = code.replace(key, value)
-    return code
 
 
 _D_STEP = """
