@@ -137,6 +137,20 @@ def fetch_file(relpath: str, url: str, md5: str | None = None, *, what: str | No
     return target
 
 
+def prefetch_exercise_data() -> list[str]:
+    """Fetch every data file the exercises read (MNIST, PneumoniaMNIST, Sunnybrook) into the data
+    directory. The grader calls this before a batch: student kernels see the data directory
+    read-only. Returns the problems met (empty when everything is in place)."""
+    problems = []
+    for fetch in (lambda: medmnist_file("pneumoniamnist"), lambda: load_mnist(train=True),
+                  lambda: fetch_file("scd_lvsegs.npz", SUNNYBROOK_URL, SUNNYBROOK_MD5)):
+        try:
+            fetch()
+        except DataUnavailableError as err:
+            problems.append(str(err).splitlines()[0])
+    return problems
+
+
 # --------------------------------------------------------------------------- MedMNIST
 
 

@@ -1,0 +1,328 @@
+"""Guarded execution of a submission inside nbgrader's autograde step.
+
+:class:`GuardedExecute` replaces nbgrader's ``Execute`` preprocessor. It runs the notebook in a
+sandboxed kernel (:class:`SandboxedKernelManager`, see :mod:`autograder.sandbox`) and
+
+* checks, before and after every test cell, that nothing the tests rely on was replaced and that
+  no grading machinery was hooked (:mod:`autograder.probe`); a test cell that ran in a tampered
+  kernel gets an ``IntegrityError`` output, which nbgrader scores as zero;
+* gives an ``IntegrityError`` to the test cells that the submission edited, deleted, retyped or
+  whose metadata it changed (found before execution by :mod:`autograder.integrity`);
+* when the kernel dies (``exit()``, ``os._exit``, a crash, the memory, process or notebook time
+  limit) or a cell does not stop when interrupted, marks that cell and every test cell after it as
+  not run, with the reason, instead of aborting the whole notebook;
+* stops collecting a cell's output beyond ``max_output_bytes``;
+* writes what it found to ``report_path`` (JSON) for the batch summary.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import re
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import ensure_async, run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Dict, Integer, List, Unicode
+
+from autograder.course import REPO
+
+PROBE_SOURCE = (Path(__file__).with_name("probe.py")).read_text()
+#: Functions tests commonly compare with; watched whether or not a test cell names them.
+DEFAULT_WATCH = [
+    "torch.allclose", "torch.isclose", "torch.equal", "torch.testing.assert_close", "numpy.allclose",
+    "numpy.isclose", "numpy.array_equal", "numpy.testing.assert_allclose", "numpy.testing.assert_array_equal",
+    "numpy.testing.assert_array_almost_equal", "numpy.testing.assert_equal", "numpy.testing.assert_almost_equal",
+    "math.isclose",
+] + [f"builtins.{name}" for name in (
+    "abs", "all", "any", "bool", "callable", "dict", "float", "getattr", "hasattr", "int", "isinstance", "len",
+    "list", "max", "min", "print", "range", "repr", "round", "set", "sorted", "str", "sum", "tuple", "type",
+    "zip", "__import__", "__build_class__", "exec", "eval", "compile", "id", "iter", "next")]
+_COMPARISONS = frozenset(DEFAULT_WATCH)
+#: Text a student's own cell might print to look like passing tests.
+FAKE_PASS = re.compile(r"(?i)\b(all )?tests? (passed|ok|succeeded)\b|\bsuccess!|\bfull marks\b|"
+                       r"\b\d+(\.\d+)? ?/ ?\d+(\.\d+)? points?\b|\bpassed\b.*\btests?\b")
+
+
+def is_test_cell(cell: NotebookNode) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _error_output(ename: str, message: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Kernel manager that starts the kernel through :mod:`autograder.sandbox`, talking to it over
+    Unix sockets in a folder of its own (the kernel has no network)."""
+
+    sandbox_options = List(Unicode(), help="options for python -m autograder.sandbox").tag(config=True)
+    run_dir = Unicode("", help="folder holding one sub-folder per kernel").tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        base = Path(self.run_dir or tempfile.gettempdir())
+        base.mkdir(parents=True, exist_ok=True)
+        self.own_dir = Path(tempfile.mkdtemp(prefix="k", dir=base))
+        self.transport = "ipc"
+        self.connection_file = str(self.own_dir / "connection.json")
+        self.ip = str(self.own_dir / "ipc")
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        command = super().format_kernel_cmd(extra_arguments)
+        return [sys.executable, "-m", "autograder.sandbox", "--dir", str(self.own_dir),
+                *self.sandbox_options, "--", *command]
+
+    def sandbox_status(self, wait: float = 3.0) -> dict:
+        """What the launcher wrote when the kernel ended (waits briefly for it)."""
+        path = self.own_dir / "status.json"
+        deadline = time.monotonic() + wait
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def isolation(self) -> str:
+        path = self.own_dir / "isolation.txt"
+        return path.read_text() if path.exists() else "unknown"
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute with the integrity checks and limits described in the module docstring."""
+
+    attacked = Dict(help="grade_id -> why that test cell does not count (found before execution)").tag(config=True)
+    report_path = Unicode("", help="where to write the findings (JSON)").tag(config=True)
+    notebook_timeout = Integer(0, help="seconds for the whole notebook (0: no limit)").tag(config=True)
+    max_output_bytes = Integer(1_000_000, help="output kept per cell").tag(config=True)
+    trusted_roots = List(Unicode(), help="folders whose code is trusted").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs["kernel_manager_class"] = SandboxedKernelManager
+        super().__init__(*args, **kwargs)
+
+    # ------------------------------------------------------------------ notebook
+    def preprocess(self, nb, resources=None, km=None):
+        self._flags: list[dict] = []
+        self._dead: str | None = None
+        self._baseline: dict | None = None
+        self._isolation = "not started"
+        self._started = time.monotonic()
+        self._output_sizes: dict[int, int] = {}
+        self._watch, self._names, self._imports = watched_names(nb)
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self._report(nb)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        test = is_test_cell(cell)
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if self._dead is None and self.notebook_timeout and self._remaining() <= 0:
+            self._kill(f"notebook time limit exceeded ({self.notebook_timeout} s)", "time", grade_id)
+        if self._dead is not None:
+            cell.outputs = [_error_output("NotRun", f"not run: {self._dead}")] if test or cell.source.strip() else []
+            return cell, resources
+        try:
+            if self._baseline is None:
+                self._isolation = self.km.isolation() if isinstance(self.km, SandboxedKernelManager) else "none"
+                self._baseline = self._probe_kernel(None, baseline=True)
+            if test:
+                self._probe_kernel(cell)
+            cell = self.execute_cell(cell, index, store_history=True)
+            if test:
+                self._probe_kernel(cell)
+        except CellTimeoutError:
+            self._kill(f"cell '{grade_id or index}' exceeded its time limit and did not stop when interrupted",
+                       "time", grade_id)
+            cell.outputs.append(_error_output("NotRun", self._dead))
+        except DeadKernelError:
+            self._died(cell, grade_id)
+        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            self._flag("time", grade_id, f"cell '{grade_id or index}' was interrupted at the time limit")
+        if test and grade_id in self.attacked:
+            cell.outputs.append(_error_output("IntegrityError", self.attacked[grade_id]))
+        return cell, resources
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        if self.notebook_timeout and cell is not None:
+            remaining = max(1, int(self._remaining()))
+            timeout = min(timeout, remaining) if timeout else remaining
+        return timeout
+
+    def _remaining(self) -> float:
+        return self.notebook_timeout - (time.monotonic() - self._started)
+
+    # ------------------------------------------------------------------ dying kernels
+    def _died(self, cell, grade_id) -> None:
+        status = self.km.sandbox_status() if isinstance(self.km, SandboxedKernelManager) else {}
+        reason = status.get("reason")
+        if reason:
+            kind = "memory" if "memory" in reason else "time" if "time" in reason else "limit"
+        else:
+            code = status.get("exit_code")
+            kind = "exit"
+            if code is not None and code < 0:
+                reason = f"the kernel crashed (signal {-code})"
+            elif code is not None and code > 128:
+                reason = f"the kernel crashed (signal {code - 128})"
+            else:
+                reason = f"the kernel exited (exit code {code}): the notebook stopped its own kernel"
+        self._dead = f"{reason}, during cell '{grade_id or 'without id'}'"
+        self._flag(kind, grade_id, self._dead)
+        cell.outputs.append(_error_output("KernelDied", self._dead))
+
+    def _kill(self, reason: str, kind: str, grade_id) -> None:
+        self._dead = reason
+        self._flag(kind, grade_id, reason)
+        try:
+            run_sync(self._async_kill)()
+        except Exception:  # the kernel may already be gone
+            pass
+
+    async def _async_kill(self) -> None:
+        await ensure_async(self.km.shutdown_kernel(now=True))
+
+    # ------------------------------------------------------------------ probes
+    def _probe_kernel(self, cell, baseline: bool = False) -> dict | None:
+        nonce = secrets.token_hex(8)
+        settings = {"WATCH": self._watch, "NAMES": self._names, "TRUSTED": self._trusted(), "NONCE": nonce,
+                    "IMPORT": self._imports if baseline else []}
+        expression = (f"(lambda ns: (exec(compile({PROBE_SOURCE!r}, '<grader-probe>', 'exec'), ns), "
+                      f"ns['__result__'])[1])({settings!r})")
+        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"probe": expression})
+        reply = self.wait_for_reply(msg_id)
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id") if cell is not None else None
+        problems: list[str] = []
+        found = None
+        try:
+            answer = reply["content"]["user_expressions"]["probe"]
+            found = json.loads(ast.literal_eval(answer["data"]["text/plain"]))
+            import hashlib
+
+            if found["nonce"] != hashlib.sha256(("probe:" + nonce).encode()).hexdigest():
+                problems.append("the grader's check returned a wrong answer")
+        except Exception as err:  # any malformed answer means the check was interfered with
+            problems.append(f"the grader's check could not run in the kernel ({type(err).__name__})")
+        if found is not None:
+            problems += found["bad"]
+            if not baseline and self._baseline:
+                for dotted, (ident, _, _) in self._baseline["ids"].items():
+                    now = found["ids"].get(dotted)
+                    if now is None:
+                        problems.append(f"{dotted} was deleted")
+                    # Installed libraries re-wrap some functions on import (torch._dynamo wraps
+                    # torch.manual_seed): a replacement counts when it is notebook code, or when
+                    # it replaces one of the comparison functions tests rely on.
+                    elif now[0] != ident and (now[2] or dotted in _COMPARISONS):
+                        problems.append(f"{dotted} was replaced by {now[1]}")
+        if problems and cell is not None:
+            message = "this test ran after the notebook changed what tests rely on: " + "; ".join(problems)
+            if not any(o.get("ename") == "IntegrityError" for o in cell.outputs):
+                cell.outputs.append(_error_output("IntegrityError", message))
+            self._flag("tampering", grade_id, "; ".join(problems))
+        elif problems:
+            self._flag("tampering", None, "before the first cell: " + "; ".join(problems))
+        return found
+
+    def _trusted(self) -> list[str]:
+        import sysconfig
+
+        roots = list(self.trusted_roots) or [sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                             *sysconfig.get_paths().values(), str(REPO / "coursekit")]
+        return sorted({str(Path(r).resolve()) for r in roots} | {r for r in roots})
+
+    # ------------------------------------------------------------------ outputs and report
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        total = self._output_sizes.get(cell_index, 0) + size
+        self._output_sizes[cell_index] = total
+        if total > self.max_output_bytes:
+            if total - size <= self.max_output_bytes:
+                outs.append(NotebookNode(output_type="stream", name="stdout",
+                                         text=f"\n[output cut by the grader: more than {self.max_output_bytes} bytes]\n"))
+                self._flag("output", None, f"cell {cell_index} printed more than {self.max_output_bytes} bytes")
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _flag(self, kind: str, cell: str | None, detail: str) -> None:
+        entry = {"kind": kind, "cell": cell, "detail": detail}
+        if entry not in self._flags:
+            self._flags.append(entry)
+
+    def _report(self, nb) -> None:
+        for cell in nb.cells:
+            if cell.cell_type == "code" and not is_test_cell(cell):
+                text = "".join(o.get("text", "") if o.get("output_type") == "stream"
+                               else str(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", []))
+                if FAKE_PASS.search(text):
+                    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                    self._flag("fake-output", grade_id, "a cell of the notebook prints text that looks like test "
+                               "results (the real tests decide the score)")
+        if not self.report_path:
+            return
+        report = {"flags": self._flags, "dead": self._dead, "isolation": self._isolation,
+                  "seconds": round(time.monotonic() - self._started, 2)}
+        Path(self.report_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(self.report_path).write_text(json.dumps(report, indent=1))
+
+
+def watched_names(nb: NotebookNode) -> tuple[list[str], dict[str, str], list[str]]:
+    """What the probe watches for this notebook: dotted names (defaults plus every ``module.attr``
+    chain and builtin a test cell uses), names test cells use that instructor cells imported, and
+    the modules to import for the baseline."""
+    aliases: dict[str, str] = {}
+    watch = set(DEFAULT_WATCH)
+    names: dict[str, str] = {}
+    instructor = [c for c in nb.cells if c.cell_type == "code"
+                  and (c.metadata.get("nbgrader", {}).get("locked") or is_test_cell(c))]
+    trees = []
+    for cell in instructor:
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            trees.append((cell, ast.parse(source)))
+        except SyntaxError:
+            continue
+    for _, tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else \
+                        alias.name.split(".")[0]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    if alias.name != "*":
+                        aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    for cell, tree in trees:
+        if not is_test_cell(cell):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                chain, inner = [node.attr], node.value
+                while isinstance(inner, ast.Attribute):
+                    chain.append(inner.attr)
+                    inner = inner.value
+                if isinstance(inner, ast.Name) and inner.id in aliases:
+                    watch.add(".".join([aliases[inner.id]] + chain[::-1]))
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                if node.id in aliases:
+                    names[node.id] = aliases[node.id]
+                elif hasattr(builtins, node.id):
+                    names[node.id] = f"builtins.{node.id}"
+                    watch.add(f"builtins.{node.id}")
+    imports = sorted({d.split(".")[0] for d in watch} | {"numpy.testing", "torch.testing"})
+    return sorted(watch), names, imports
