@@ -54,7 +54,8 @@ class GradingResult:
     flags: dict[str, list[dict]] = field(default_factory=dict)   # student -> integrity and limit flags
     graded: list[str] = field(default_factory=list)              # graded in this run
     unchanged: list[str] = field(default_factory=list)           # skipped: same files as last run
-    late: dict[str, float] = field(default_factory=dict)         # student -> seconds late
+    late: dict[str, str] = field(default_factory=dict)           # student -> how late, in words
+    missing: list[str] = field(default_factory=list)             # on the roster, nothing handed in
     unmapped: list[str] = field(default_factory=list)            # LMS files that matched no student
     isolation: str = ""
 
@@ -62,14 +63,17 @@ class GradingResult:
 def find_submissions(submissions: Path, assignment: str) -> dict[str, list[Path]]:
     """Map student ids to their notebooks.
 
-    Accepts ``<student>/<assignment>/*.ipynb`` (nbgrader's collected layout) and
-    ``<student>/*.ipynb``.
+    Accepts ``<student>/<assignment>/*.ipynb`` (nbgrader's collected layout; a student with
+    folders for other assignments only has not handed this one in) and ``<student>/*.ipynb``.
     """
     found: dict[str, list[Path]] = {}
     for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
         inner = student_dir / assignment
-        notebooks = sorted((inner if inner.is_dir() else student_dir).glob("*.ipynb"))
-        found[student_dir.name] = notebooks
+        if inner.is_dir():
+            found[student_dir.name] = sorted(inner.glob("*.ipynb"))
+        elif not any(p.is_dir() for p in student_dir.iterdir()):
+            found[student_dir.name] = sorted(student_dir.glob("*.ipynb"))
+        # else: folders for other assignments only: this student did not hand this one in
     return found
 
 
@@ -105,7 +109,8 @@ def unreadable_reason(path: Path, max_mb: float = Limits.max_notebook_mb) -> str
 def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None,
           cell_timeout: int | None = None, feedback: bool = True, workers: int | None = None, *,
           limits: Limits | None = None, force: bool = False, executor=None, due: str | None = None,
-          unmapped: list[str] | None = None, sandbox: bool = True) -> GradingResult:
+          unmapped: list[str] | None = None, sandbox: bool = True, roster: list[dict] | None = None,
+          lms_late: set[str] | None = None) -> GradingResult:
     """Autograde every student's notebooks for ``assignment`` and export the results.
 
     Args:
@@ -126,6 +131,9 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
         due: deadline (ISO 8601); with nbgrader's ``timestamp.txt`` beside a notebook, late
             submissions are listed in the summary.
         unmapped: names an LMS import could not map to a student (listed in the summary).
+        roster: rows of a roster (:func:`autograder.lms.read_roster`): added to the gradebook; a
+            student on it who handed nothing in gets a CSV row and appears as missing.
+        lms_late: students whose submission the LMS marked late.
         sandbox: run kernels in namespaces (no network, read-only file system) where the OS allows.
 
     Returns:
@@ -146,9 +154,12 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
     limits = limits or limits_for(assignment, cell_seconds=cell_timeout)
     config = nbgrader_config(workdir, db_url, cell_timeout=limits.cell_seconds)
     run_converter(GenerateAssignment, config, assignment_id=assignment, force=True, create_assignment=True)
-    if due:
-        with Gradebook(db_url) as gb:
+    with Gradebook(db_url) as gb:
+        if due:
             gb.update_or_create_assignment(assignment, duedate=due)
+        for row in roster or []:
+            gb.update_or_create_student(row["id"], **{k: row[k] for k in ("first_name", "last_name", "email")
+                                                      if row.get(k)})
     data_problems = _prefetch_data()
 
     result = GradingResult(assignment, workdir / f"{assignment}_grades.csv",
@@ -216,7 +227,9 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
         if report.get("flags"):
             result.flags[student] = report["flags"]
         result.isolation = report.get("isolation") or result.isolation
-    _export(result, db_url)
+    for student in lms_late or ():
+        result.late[student] = "marked late by the LMS"
+    _export(result, db_url, [row["id"] for row in roster or []])
     _write_summary(result, data_problems)
     return result
 
@@ -389,8 +402,9 @@ def _matplotlib_cache() -> str:
         return ""
 
 
-def _export(result: GradingResult, db_url: str) -> None:
-    """CSV from the gradebook: every student with a graded submission, then the ungraded ones."""
+def _export(result: GradingResult, db_url: str, roster_ids: list[str]) -> None:
+    """CSV from the gradebook: every student with a graded submission, then the ungraded ones, then
+    the students of the roster who handed nothing in."""
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(db_url) as gb:
@@ -406,7 +420,7 @@ def _export(result: GradingResult, db_url: str) -> None:
             cells = {g.cell.name: g.score for nb in submission.notebooks for g in nb.grades if g.cell.name in ids}
             result.scores[student] = submission.score
             if submission.total_seconds_late > 0:
-                result.late[student] = submission.total_seconds_late
+                result.late[student] = f"{submission.total_seconds_late / 3600:.1f} h after the deadline"
             rows.append([student, submission.score, result.max_score] + [cells.get(i, 0.0) for i in ids]
                         + [_flag_text(result.flags.get(student)), result.errors.get(student, "")])
     with open(result.csv_path, "w", newline="") as handle:
@@ -417,6 +431,9 @@ def _export(result: GradingResult, db_url: str) -> None:
             if student not in result.scores:
                 writer.writerow([student, 0.0, result.max_score] + [0.0] * len(ids)
                                 + [_flag_text(result.flags.get(student)), reason])
+        result.missing = sorted(set(roster_ids) - set(result.scores) - set(result.errors))
+        for student in result.missing:
+            writer.writerow([student, 0.0, result.max_score] + [0.0] * len(ids) + ["", "nothing handed in"])
 
 
 def _flag_text(flags: list[dict] | None) -> str:
@@ -428,7 +445,7 @@ def _write_summary(result: GradingResult, data_problems: list[str]) -> None:
         "assignment": result.assignment, "max_score": result.max_score, "isolation": result.isolation,
         "graded": sorted(result.graded), "unchanged": sorted(result.unchanged),
         "failed": dict(sorted(result.errors.items())), "late": dict(sorted(result.late.items())),
-        "unmapped": result.unmapped, "flags": dict(sorted(result.flags.items())), "data_problems": data_problems,
+        "unmapped": result.unmapped, "missing": result.missing, "flags": dict(sorted(result.flags.items())), "data_problems": data_problems,
         "scores": dict(sorted(result.scores.items())),
     }
     result.summary_path.write_text(json.dumps(summary, indent=1))
@@ -439,14 +456,16 @@ def summary_text(result: GradingResult) -> str:
     lines = [f"{result.assignment}: {len(result.scores)} graded in the gradebook "
              f"({len(result.graded)} this run, {len(result.unchanged)} unchanged and skipped), "
              f"{len([s for s in result.errors if s not in result.scores])} not graded, "
-             f"{len(result.late)} late, {len(result.unmapped)} unmapped; "
+             f"{len(result.late)} late, {len(result.missing)} missing, {len(result.unmapped)} unmapped; "
              f"{len(result.flags)} flagged. Kernel isolation: {result.isolation or 'n/a'}."]
     for student, score in sorted(result.scores.items()):
         lines.append(f"  {student:24s} {score:6.1f} / {result.max_score:g}")
     for student, reason in sorted(result.errors.items()):
         lines.append(f"  {student:24s} ERROR: {reason}")
-    for student, seconds in sorted(result.late.items()):
-        lines.append(f"  {student:24s} LATE by {seconds / 3600:.1f} h")
+    for student, how in sorted(result.late.items()):
+        lines.append(f"  {student:24s} LATE: {how}")
+    for student in result.missing:
+        lines.append(f"  {student:24s} MISSING: on the roster, nothing handed in")
     for name in result.unmapped:
         lines.append(f"  UNMAPPED: {name}")
     for student, flags in sorted(result.flags.items()):

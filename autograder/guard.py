@@ -118,6 +118,7 @@ class GuardedExecute(Execute):
         self._dead: str | None = None
         self._baseline: dict | None = None
         self._isolation = "not started"
+        self._exit_asked = False
         self._started = time.monotonic()
         self._output_sizes: dict[int, int] = {}
         self._watch, self._names, self._imports = watched_names(nb)
@@ -143,7 +144,11 @@ class GuardedExecute(Execute):
             if test:
                 self._probe_kernel(cell)
             cell = self.execute_cell(cell, index, store_history=True)
-            if test:
+            if self._exit_asked:
+                # IPython's exit() asks the front end to stop the kernel: do what a front end does.
+                self._kill(f"the notebook stopped its own kernel (exit()) in cell '{grade_id or index}'",
+                           "exit", grade_id)
+            elif test:
                 self._probe_kernel(cell)
         except CellTimeoutError:
             self._kill(f"cell '{grade_id or index}' exceeded its time limit and did not stop when interrupted",
@@ -156,6 +161,12 @@ class GuardedExecute(Execute):
         if test and grade_id in self.attacked:
             cell.outputs.append(_error_output("IntegrityError", self.attacked[grade_id]))
         return cell, resources
+
+    def on_cell_executed(self, **kwargs):
+        super().on_cell_executed(**kwargs)
+        payload = kwargs["execute_reply"].get("content", {}).get("payload", []) or []
+        if any(item.get("source") == "ask_exit" for item in payload):
+            self._exit_asked = True
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)
