@@ -211,11 +211,11 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
     job = {"assignment": assignment, "workdir": str(workdir), "db_url": db_url, "limits": asdict(limits),
            "feedback": feedback, "run_dir": str(run_dir), "hide": hide, "sandbox": sandbox,
            "mpl_cache": _matplotlib_cache()}
+    # Kernels inherit the worker's environment: the course importable, one share of the cores each.
     threads = max(1, (os.cpu_count() or 1) // workers)
-    env = python_env({"COURSE_NO_PROGRESS": "1", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+    job["env"] = {"COURSE_NO_PROGRESS": "1", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     try:
-        with patched_environ(env):
-            outcomes = _run_jobs(job, jobs, workers, executor)
+        outcomes = _run_jobs(job, jobs, workers, executor)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     result.graded = [student for student, _, _, _ in jobs]
@@ -285,17 +285,19 @@ def _autograde_one(job: dict, student: str, attacked: dict, findings: list, dige
     workdir = Path(job["workdir"])
     limits = Limits(**job["limits"])
     reports = workdir / "reports" / job["assignment"]
-    run_report = reports / f"{student}.run.json"
+    run_report = reports / f"{student}.running"
     run_report.unlink(missing_ok=True)
     config = grading_config(workdir, job["db_url"], limits, attacked=attacked, report_path=run_report,
                             run_dir=job["run_dir"], hide=job["hide"], sandbox=job["sandbox"],
                             mpl_cache=job.get("mpl_cache", ""))
     error = None
     try:
-        run_converter(Autograde, config, assignment_id=job["assignment"], student_id=student, force=True,
-                      create_student=True)
-        if job["feedback"]:
-            run_converter(GenerateFeedback, config, assignment_id=job["assignment"], student_id=student, force=True)
+        with patched_environ(python_env(job["env"])):
+            run_converter(Autograde, config, assignment_id=job["assignment"], student_id=student, force=True,
+                          create_student=True)
+            if job["feedback"]:
+                run_converter(GenerateFeedback, config, assignment_id=job["assignment"], student_id=student,
+                              force=True)
     except Exception as err:  # nbgrader raises many types; one student's failure must not stop the batch
         last = traceback.format_exception_only(type(err), err)[-1].strip()
         error = f"autograding failed: {last}"

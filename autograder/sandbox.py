@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                      else 128 + os.WTERMSIG(status))
         _kernel_process(args, own, isolation)
 
-    reason, start, exit_code = None, time.monotonic(), None
+    reason, start, exit_code, parent = None, time.monotonic(), None, os.getppid()
     while exit_code is None:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             reason = f"too many processes ({count}, limit {args.max_procs})"
         elif args.wall and time.monotonic() - start > args.wall:
             reason = f"notebook time limit exceeded ({args.wall:g} s)"
+        elif os.getppid() != parent:
+            reason = "the grader stopped"       # no orphaned kernels after a killed batch
         if reason:
             _kill_tree(pid)
             exit_code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
