@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.name == "grading":
         from benchmarks.grading import run_grading
 
-        numbers = run_grading()
+        numbers = run_grading(10 if args.quick else 40)
     else:
         numbers = run_chapter(found[args.name], args.quick)
         numbers.update(reference_numbers(args.name, args.quick))
