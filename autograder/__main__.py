@@ -58,16 +58,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "grade":
         return _grade(args)
     if args.command == "check":
-        # nbgrader validate executes the notebook as submitted and reports failing visible tests,
-        # but exits 0 either way: the exit status here says whether the notebook passed.
-        result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(args.notebook)],
-                                env=python_env(), capture_output=True, text=True)
-        print(result.stdout, end="")
-        passed = result.returncode == 0 and "Success!" in result.stdout
-        if not passed and result.stderr.strip() and "VALIDATION FAILED" not in result.stdout:
-            print(result.stderr.strip().splitlines()[-1], file=sys.stderr)
-        return 0 if passed else 1
+        return _check(args.notebook)
     return 2
+
+
+def _check(notebook: Path) -> int:
+    """nbgrader validate (visible tests, as submitted), plus the grader's checks of the test cells."""
+    import nbformat
+
+    from autograder.integrity import attacked_cells, inspect, release_grade_ids
+
+    # nbgrader validate executes the notebook as submitted and reports failing visible tests,
+    # but exits 0 either way: the exit status here says whether the notebook passed.
+    result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(notebook)],
+                            env=python_env(), capture_output=True, text=True)
+    print(result.stdout, end="")
+    passed = result.returncode == 0 and "Success!" in result.stdout
+    if not passed and result.stderr.strip() and "VALIDATION FAILED" not in result.stdout:
+        print(result.stderr.strip().splitlines()[-1], file=sys.stderr)
+    release = EXERCISES / notebook.stem / notebook.name
+    if release.is_file():
+        try:
+            _, findings = inspect(nbformat.read(notebook, as_version=4), nbformat.read(release, as_version=4),
+                                  {k: v for k, v in release_grade_ids(EXERCISES).items() if k != notebook.stem})
+        except Exception:  # validate has already said what is wrong with an unreadable notebook
+            findings = []
+        for finding in findings:
+            print(f"WARNING ({finding.kind}): {finding.detail}")
+        if attacked_cells(findings) or any(f.kind == "wrong-assignment" for f in findings):
+            print("The grader will give zero to the test cells above: download a fresh copy of them.")
+            passed = False
+    return 0 if passed else 1
 
 
 def _grade(args: argparse.Namespace) -> int:

@@ -20,8 +20,10 @@ from __future__ import annotations
 import ast
 import builtins
 import json
+import os
 import re
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +34,7 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Dict, Integer, List, Unicode
+from traitlets import Bool, Dict, Integer, List, Unicode
 
 from autograder.course import REPO
 
@@ -68,6 +70,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     sandbox_options = List(Unicode(), help="options for python -m autograder.sandbox").tag(config=True)
     run_dir = Unicode("", help="folder holding one sub-folder per kernel").tag(config=True)
+    fork_server = Bool(True, help="fork kernels from a server with torch already imported").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -80,8 +83,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         command = super().format_kernel_cmd(extra_arguments)
+        server = fork_server(Path(self.run_dir)) if self.fork_server and self.run_dir else None
         return [sys.executable, "-m", "autograder.sandbox", "--dir", str(self.own_dir),
-                *self.sandbox_options, "--", *command]
+                *(["--server", server] if server else []), *self.sandbox_options, "--", *command]
 
     def sandbox_status(self, wait: float = 3.0) -> dict:
         """What the launcher wrote when the kernel ended (waits briefly for it)."""
@@ -97,6 +101,26 @@ class SandboxedKernelManager(AsyncKernelManager):
     def isolation(self) -> str:
         path = self.own_dir / "isolation.txt"
         return path.read_text() if path.exists() else "unknown"
+
+
+_FORK_SERVERS: dict[Path, tuple[subprocess.Popen, str]] = {}
+
+
+def fork_server(run_dir: Path, wait: float = 120.0) -> str | None:
+    """Socket of this process's kernel fork server for ``run_dir`` (started on first use, with this
+    process's environment; see :func:`autograder.sandbox.serve`), or None if it does not come up."""
+    entry = _FORK_SERVERS.get(run_dir)
+    if entry is None or entry[0].poll() is not None:
+        path = str(run_dir / f"fork-{os.getpid()}.sock")
+        # Kernels forked from it write their own logs to its stdout/stderr: nobody reads those.
+        process = subprocess.Popen([sys.executable, "-m", "autograder.sandbox", "--serve", path],
+                                   start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        entry = _FORK_SERVERS[run_dir] = (process, path)
+    process, path = entry
+    deadline = time.monotonic() + wait
+    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return path if os.path.exists(path) else None
 
 
 class GuardedExecute(Execute):

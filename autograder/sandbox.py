@@ -112,8 +112,11 @@ def _build_file_system(own: Path, hide: list[str], scratch_mb: int) -> None:
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
-def _kernel_process(args: argparse.Namespace, own: Path, isolation: str) -> None:
-    """The process that becomes the kernel (pid 1 of its namespace when isolated). Never returns."""
+def _kernel_process(args: argparse.Namespace, own: Path, isolation: str, inline: bool = False) -> None:
+    """The process that becomes the kernel (pid 1 of its namespace when isolated). Never returns.
+
+    ``inline``: run ipykernel in this (forked, modules already imported) process instead of
+    executing a new interpreter."""
     try:
         if isolation == "namespaces":
             _build_file_system(own, args.hide, args.scratch_mb)
@@ -130,10 +133,44 @@ def _kernel_process(args: argparse.Namespace, own: Path, isolation: str) -> None
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if inline and args.command[1:3] == ["-m", "ipykernel_launcher"]:
+            import tempfile
+
+            tempfile.tempdir = None                      # re-read TMPDIR
+            sys.argv = ["ipykernel_launcher"] + args.command[3:]
+            sys.path[0] = str(scratch)
+            from ipykernel import kernelapp
+
+            kernelapp.launch_new_instance()
+            os._exit(0)
         os.execv(args.command[0], args.command)
     except BaseException as err:  # noqa: BLE001 - report any set-up failure, then die
         (own / "setup-error.txt").write_text(f"{type(err).__name__}: {err}")
         os._exit(70)
+
+
+def _start_kernel(args: argparse.Namespace, own: Path) -> int:
+    """Fork the process that enters the namespaces and starts the kernel; return its pid."""
+    pid = os.fork()
+    if pid == 0:
+        _kernel_parent(args, own)
+    return pid
+
+
+def _kernel_parent(args: argparse.Namespace, own: Path, inline: bool = False) -> None:
+    """Enter the namespaces and start the kernel below; exit with its status. Never returns."""
+    if inline:
+        os.setsid()                      # its own process group: the launcher signals it as a group
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    isolation = "limits only" if args.no_namespaces else _enter_namespaces()
+    (own / "isolation.txt").write_text(isolation)
+    if isolation == "namespaces":
+        inner = os.fork()           # the first process of a new pid namespace is its pid 1
+        if inner == 0:
+            _kernel_process(args, own, isolation, inline)
+        _, status = os.waitpid(inner, 0)
+        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    _kernel_process(args, own, isolation, inline)
 
 
 def _tree(pid: int):
@@ -169,9 +206,90 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
-def main(argv: list[str] | None = None) -> int:
+# --------------------------------------------------------------------------- fork server
+#: Modules a fork server imports once, so that every kernel forked from it starts with them loaded
+#: (importing torch costs about 3 s of CPU per kernel otherwise).
+PRELOAD = ("numpy", "torch", "torch.nn.functional", "ipykernel.kernelapp", "ipykernel.ipkernel")
+
+
+def serve(path: str) -> None:
+    """Fork server: preload :data:`PRELOAD`, then fork one kernel per request on the Unix socket
+    ``path``. Each request is one JSON line ``{"argv": [...], "env": {...}}`` (this module's
+    options and the kernel's environment); the answer is ``{"pid": N}``, later ``{"exit": code}``.
+    A kernel whose requester disconnects is killed; the server exits with its parent."""
+    import importlib
+    import select
+    import socket
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a missing optional module only costs its import later
+            pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path + ".tmp")
+    os.replace(path + ".tmp", path)              # the socket appears only once it is ready
+    listener.listen(64)
+    parent = os.getppid()
+    buffers: dict[socket.socket, bytes] = {}
+    kernel_of: dict[socket.socket, int] = {}
+    while os.getppid() == parent and os.path.exists(path):    # the grader removes the socket when done
+        readable, _, _ = select.select([listener, *buffers], [], [], 0.2)
+        for conn in readable:
+            if conn is listener:
+                client, _ = listener.accept()
+                buffers[client] = b""
+                continue
+            data = conn.recv(65536)
+            if not data:                        # requester gone: its kernel goes too
+                if conn in kernel_of:
+                    _killpg(kernel_of.pop(conn))
+                buffers.pop(conn, None)
+                conn.close()
+                continue
+            buffers[conn] += data
+            if b"\n" in buffers[conn] and conn not in kernel_of:
+                request = json.loads(buffers[conn].split(b"\n", 1)[0])
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    for other in buffers:
+                        other.close()
+                    os.environ.clear()
+                    os.environ.update(request["env"])
+                    args = _parser().parse_args(request["argv"])
+                    if args.command[:1] == ["--"]:
+                        args.command = args.command[1:]
+                    _kernel_parent(args, args.dir.resolve(), inline=True)
+                kernel_of[conn] = pid
+                conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            for conn, kernel in list(kernel_of.items()):
+                if kernel == pid:
+                    try:
+                        conn.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+                    except OSError:
+                        pass
+    for pid in kernel_of.values():
+        _killpg(pid)
+
+
+def _killpg(pid: int, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder.sandbox")
-    parser.add_argument("--dir", type=Path, required=True, help="this kernel's folder (status.json, scratch/)")
+    parser.add_argument("--dir", type=Path, help="this kernel's folder (status.json, scratch/)")
     parser.add_argument("--hide", action="append", default=[], help="path replaced by an empty folder")
     parser.add_argument("--memory-mb", type=int, default=4096)
     parser.add_argument("--max-procs", type=int, default=64)
@@ -180,8 +298,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scratch-mb", type=int, default=512)
     parser.add_argument("--mpl-cache", default="", help="matplotlib cache copied into the scratch folder")
     parser.add_argument("--no-namespaces", action="store_true")
+    parser.add_argument("--server", default="", help="fork server socket (see serve); falls back to exec")
+    parser.add_argument("--serve", default="", help="run a fork server on this socket")
     parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _via_server(args: argparse.Namespace, argv: list[str]):
+    """Ask the fork server for the kernel; return (pid, connection) or None when it cannot."""
+    import socket
+
+    try:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(args.server)
+        options = [a for i, a in enumerate(argv) if a != "--server" and (i == 0 or argv[i - 1] != "--server")]
+        conn.sendall(json.dumps({"argv": options, "env": dict(os.environ)}).encode() + b"\n")
+        answer = b""
+        while b"\n" not in answer:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return None
+            answer += chunk
+        return json.loads(answer.split(b"\n", 1)[0])["pid"], conn
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    if args.serve:
+        serve(args.serve)
+        return 0
     if args.command[:1] == ["--"]:
         args.command = args.command[1:]
     own = args.dir.resolve()
@@ -189,24 +337,20 @@ def main(argv: list[str] | None = None) -> int:
     # Interrupts reach the kernel through the process group; this launcher must survive them.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    pid = os.fork()
-    if pid == 0:
-        isolation = "limits only" if args.no_namespaces else _enter_namespaces()
-        (own / "isolation.txt").write_text(isolation)
-        if isolation == "namespaces":
-            inner = os.fork()           # the first process of a new pid namespace is its pid 1
-            if inner == 0:
-                _kernel_process(args, own, isolation)
-            _, status = os.waitpid(inner, 0)
-            os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status)
-                     else 128 + os.WTERMSIG(status))
-        _kernel_process(args, own, isolation)
+    served = _via_server(args, argv) if args.server else None
+    if served:
+        pid, conn = served
+        conn.setblocking(False)
+        # The forked kernel has its own process group: pass interrupts on, and take it down with us.
+        signal.signal(signal.SIGINT, lambda *_: _killpg(pid, signal.SIGINT))
+        signal.signal(signal.SIGTERM, lambda *_: (_killpg(pid), os._exit(143)))
+    else:
+        pid, conn = _start_kernel(args, own), None
 
     reason, start, exit_code, parent = None, time.monotonic(), None, os.getppid()
     while exit_code is None:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            exit_code = os.waitstatus_to_exitcode(status)
+        exit_code = _finished(pid, conn)
+        if exit_code is not None:
             break
         memory, count = _memory_and_count(pid)
         if args.memory_mb and memory > args.memory_mb * 2**20:
@@ -218,18 +362,46 @@ def main(argv: list[str] | None = None) -> int:
         elif os.getppid() != parent:
             reason = "the grader stopped"       # no orphaned kernels after a killed batch
         if reason:
-            _kill_tree(pid)
-            exit_code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            if conn is not None:
+                _killpg(pid)
+            else:
+                _kill_tree(pid)
+            while exit_code is None:
+                exit_code = _finished(pid, conn, block=True)
             break
         time.sleep(0.2)
     setup = own / "setup-error.txt"
     status = {"reason": reason, "exit_code": exit_code, "seconds": round(time.monotonic() - start, 2),
               "isolation": (own / "isolation.txt").read_text() if (own / "isolation.txt").exists() else "unknown",
-              "setup_error": setup.read_text() if setup.exists() else None}
+              "setup_error": setup.read_text() if setup.exists() else None, "forked": conn is not None}
     tmp = own / "status.json.tmp"
     tmp.write_text(json.dumps(status))
     tmp.replace(own / "status.json")
+    if args.no_namespaces:
+        shutil.rmtree(own / "scratch", ignore_errors=True)
     return exit_code if exit_code >= 0 else 128 - exit_code
+
+
+def _finished(pid: int, conn, block: bool = False) -> int | None:
+    """The kernel's exit code once it has ended (from waitpid, or from the fork server), else None."""
+    if conn is None:
+        done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        return os.waitstatus_to_exitcode(status) if done else None
+    import select
+
+    readable, _, _ = select.select([conn], [], [], 5.0 if block else 0)
+    if not readable:
+        return None
+    try:
+        data = conn.recv(4096)
+    except BlockingIOError:
+        return None
+    if not data:
+        return -9                              # the server went away: so did the kernel
+    for line in data.decode().splitlines():
+        if '"exit"' in line:
+            return json.loads(line)["exit"]
+    return None
 
 
 if __name__ == "__main__":

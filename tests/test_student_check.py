@@ -29,3 +29,13 @@ def test_check_passes_a_solved_notebook_and_flags_an_untouched_one(name, tmp_pat
     assert result.returncode == 1, "an unfinished notebook must fail the check"
     assert "NotImplementedError" in result.stdout, "the check must say which cells still raise"
     assert "Success" not in result.stdout
+
+
+def test_check_warns_about_an_edited_test_cell(tmp_path):
+    name = "gan_theory"
+    nb = submission(name)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_js_divergence")
+    test.source = "pass\n"
+    result = check(write_submission(nb, tmp_path, "me", name))
+    assert result.returncode == 1, result.stdout
+    assert "WARNING (edited)" in result.stdout and "test_js_divergence" in result.stdout
