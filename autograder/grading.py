@@ -19,6 +19,7 @@ whose files changed), and ends with the same gradebook as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -26,6 +27,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -140,15 +142,66 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
         A :class:`GradingResult`; a student whose submission could not be graded appears in
         ``errors`` with the reason, and the batch goes on.
     """
+    workdir = workdir.resolve()
+    submissions = submissions.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    # Kernels inherit this environment: the course importable, one share of the cores each.
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers or workers_for(assignment)))
+    kernel_env = {"COURSE_NO_PROGRESS": "1", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    pool = None
+    if executor is None and (workers or workers_for(assignment)) > 1:
+        # Worker processes start now and import nbgrader while this process gets the batch ready.
+        # "spawn": fresh interpreters, nothing inherited from a parent that may hold threads.
+        pool = ProcessPoolExecutor(max_workers=workers or workers_for(assignment),
+                                   mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(pool._max_workers):
+            pool.submit(_warm_up)
+    try:
+        with _fork_server(kernel_env) as (run_dir, server_path, server):
+            return _grade(assignment, submissions, workdir, db_url, cell_timeout, feedback, workers, limits,
+                          force, executor or pool, due, unmapped, sandbox, roster, lms_late, run_dir,
+                          server_path, server, kernel_env)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_up() -> None:
+    """Import what grading needs (about 3 s), so that a worker is ready when its first student comes."""
+    import nbgrader.converters  # noqa: F401
+
+    import autograder.guard  # noqa: F401
+
+
+@contextlib.contextmanager
+def _fork_server(kernel_env: dict[str, str]):
+    """A batch's run folder and kernel fork server, which imports torch and fetches the data while
+    the batch gets ready; both removed at the end."""
+    from autograder.guard import start_fork_server
+
+    run_dir = Path(tempfile.mkdtemp(prefix="autograder-run-"))
+    server_path = run_dir / "fork.sock"
+    with patched_environ(python_env(kernel_env)):
+        server = start_fork_server(server_path)
+    try:
+        yield run_dir, server_path, server
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)    # the server stops once its socket is gone
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _grade(assignment, submissions, workdir, db_url, cell_timeout, feedback, workers, limits, force, executor,
+           due, unmapped, sandbox, roster, lms_late, run_dir, server_path, server, kernel_env) -> GradingResult:
     import nbformat
     from nbgrader.api import Gradebook
     from nbgrader.converters import GenerateAssignment
 
+    from autograder.guard import wait_for_socket
     from autograder.integrity import attacked_cells, inspect, release_grade_ids
 
-    workdir = workdir.resolve()
-    submissions = submissions.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
     # Parallel workers write to one SQLite file: wait up to a minute for a lock instead of 5 s.
     db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}?timeout=60"
     limits = limits or limits_for(assignment, cell_seconds=cell_timeout)
@@ -160,7 +213,6 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
         for row in roster or []:
             gb.update_or_create_student(row["id"], **{k: row[k] for k in ("first_name", "last_name", "email")
                                                       if row.get(k)})
-    data_problems = _prefetch_data()
 
     result = GradingResult(assignment, workdir / f"{assignment}_grades.csv",
                            workdir / f"{assignment}_summary.json", unmapped=list(unmapped or []))
@@ -204,20 +256,18 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
             continue
         jobs.append((student, attacked, findings, digest))
 
-    workers = max(1, min(workers or workers_for(assignment), len(jobs) or 1))
-    run_dir = Path(tempfile.mkdtemp(prefix="autograder-run-"))
     hide = sorted({str(SOLUTIONS), str(REPO / ".git"), str(workdir), str(submissions)}
                   | ({db_url.split("///", 1)[1].split("?")[0]} if db_url.startswith("sqlite:///") else set()))
     job = {"assignment": assignment, "workdir": str(workdir), "db_url": db_url, "limits": asdict(limits),
            "feedback": feedback, "run_dir": str(run_dir), "hide": hide, "sandbox": sandbox,
-           "mpl_cache": _matplotlib_cache()}
-    # Kernels inherit the worker's environment: the course importable, one share of the cores each.
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    job["env"] = {"COURSE_NO_PROGRESS": "1", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    try:
-        outcomes = _run_jobs(job, jobs, workers, executor)
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+           "mpl_cache": _matplotlib_cache(), "fork_server": str(server_path), "env": kernel_env}
+    data_problems = []
+    if jobs and not wait_for_socket(str(server_path), process=server):
+        job["fork_server"] = ""                  # kernels start the slow way; the data is fetched here
+        data_problems = _prefetch_data()
+    outcomes = _run_jobs(job, jobs, executor)
+    if Path(f"{server_path}.data.json").exists():
+        data_problems = json.loads(Path(f"{server_path}.data.json").read_text())
     result.graded = [student for student, _, _, _ in jobs]
 
     for student in result.graded + result.unchanged:
@@ -234,22 +284,23 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
     return result
 
 
-def _run_jobs(job: dict, jobs: list, workers: int, executor) -> dict[str, dict]:
-    """Grade every job; a worker process that dies costs only its own student (who is retried once)."""
+def _run_jobs(job: dict, jobs: list, executor) -> dict[str, dict]:
+    """Grade every job, here or on ``executor``; a worker process that dies costs only its own
+    student (who is retried once, in a fresh pool)."""
     outcomes: dict[str, dict] = {}
     pending = list(jobs)
     for attempt in range(2):
         if not pending:
             break
-        if executor is None and workers == 1:
+        if executor is None:
             for student, attacked, findings, digest in pending:
                 outcomes[student] = _autograde_one(job, student, attacked, findings, digest)
             return outcomes
         own_pool = None
-        if executor is None:
-            # "spawn": fresh interpreters, nothing inherited from a parent that may hold threads.
-            own_pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-        pool = executor or own_pool
+        if attempt and isinstance(executor, ProcessPoolExecutor):
+            own_pool = ProcessPoolExecutor(max_workers=executor._max_workers,
+                                           mp_context=multiprocessing.get_context("spawn"))
+        pool = own_pool or executor
         try:
             futures = {item[0]: pool.submit(_autograde_one, job, *item) for item in pending}
             failed = []
@@ -289,7 +340,7 @@ def _autograde_one(job: dict, student: str, attacked: dict, findings: list, dige
     run_report.unlink(missing_ok=True)
     config = grading_config(workdir, job["db_url"], limits, attacked=attacked, report_path=run_report,
                             run_dir=job["run_dir"], hide=job["hide"], sandbox=job["sandbox"],
-                            mpl_cache=job.get("mpl_cache", ""))
+                            mpl_cache=job.get("mpl_cache", ""), fork_server=job.get("fork_server", ""))
     error = None
     try:
         with patched_environ(python_env(job["env"])):
@@ -313,7 +364,7 @@ def _autograde_one(job: dict, student: str, attacked: dict, findings: list, dige
 
 def grading_config(workdir: Path, db_url: str, limits: Limits, *, attacked: dict | None = None,
                    report_path: Path | None = None, run_dir: str = "", hide: list[str] | None = None,
-                   sandbox: bool = True, mpl_cache: str = ""):
+                   sandbox: bool = True, mpl_cache: str = "", fork_server: str = ""):
     """nbgrader configuration for autograding: :class:`autograder.guard.GuardedExecute` in place of
     nbgrader's Execute, its kernels started through :mod:`autograder.sandbox` with ``limits``."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -338,6 +389,7 @@ def grading_config(workdir: Path, db_url: str, limits: Limits, *, attacked: dict
         options.append("--no-namespaces")
     c.SandboxedKernelManager.sandbox_options = options
     c.SandboxedKernelManager.run_dir = run_dir
+    c.SandboxedKernelManager.fork_server = fork_server
     return c
 
 
@@ -395,13 +447,11 @@ def _prefetch_data() -> list[str]:
 
 def _matplotlib_cache() -> str:
     """matplotlib's font cache, copied into each kernel's scratch folder (building it takes seconds
-    and prints a warning, and the kernel's home folder is read-only)."""
-    try:
-        import matplotlib
-
-        return matplotlib.get_cachedir()
-    except Exception:  # no matplotlib or no cache: kernels build their own
-        return ""
+    and prints a warning, and the kernel's home folder is read-only). Found the way matplotlib
+    looks for it, without importing matplotlib."""
+    configured = os.environ.get("MPLCONFIGDIR")
+    cache = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matplotlib"
+    return str(cache) if any(cache.glob("fontlist-*.json")) else ""
 
 
 def _export(result: GradingResult, db_url: str, roster_ids: list[str]) -> None:

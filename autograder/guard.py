@@ -34,7 +34,7 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, Integer, List, Unicode
+from traitlets import Dict, Integer, List, Unicode
 
 from autograder.course import REPO
 
@@ -70,7 +70,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     sandbox_options = List(Unicode(), help="options for python -m autograder.sandbox").tag(config=True)
     run_dir = Unicode("", help="folder holding one sub-folder per kernel").tag(config=True)
-    fork_server = Bool(True, help="fork kernels from a server with torch already imported").tag(config=True)
+    fork_server = Unicode("", help="socket of a fork server with torch imported (else: exec)").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -83,7 +83,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         command = super().format_kernel_cmd(extra_arguments)
-        server = fork_server(Path(self.run_dir)) if self.fork_server and self.run_dir else None
+        server = self.fork_server if self.fork_server and wait_for_socket(self.fork_server) else None
         return [sys.executable, "-m", "autograder.sandbox", "--dir", str(self.own_dir),
                 *(["--server", server] if server else []), *self.sandbox_options, "--", *command]
 
@@ -103,24 +103,23 @@ class SandboxedKernelManager(AsyncKernelManager):
         return path.read_text() if path.exists() else "unknown"
 
 
-_FORK_SERVERS: dict[Path, tuple[subprocess.Popen, str]] = {}
+def start_fork_server(path: Path) -> subprocess.Popen:
+    """Start the kernel fork server of a batch on the Unix socket ``path`` (see
+    :func:`autograder.sandbox.serve`); it inherits this process's environment and stops when
+    ``path`` is removed or this process ends."""
+    # Kernels forked from it write their own logs to its stdout/stderr: nobody reads those.
+    return subprocess.Popen([sys.executable, "-m", "autograder.sandbox", "--serve", str(path)],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def fork_server(run_dir: Path, wait: float = 120.0) -> str | None:
-    """Socket of this process's kernel fork server for ``run_dir`` (started on first use, with this
-    process's environment; see :func:`autograder.sandbox.serve`), or None if it does not come up."""
-    entry = _FORK_SERVERS.get(run_dir)
-    if entry is None or entry[0].poll() is not None:
-        path = str(run_dir / f"fork-{os.getpid()}.sock")
-        # Kernels forked from it write their own logs to its stdout/stderr: nobody reads those.
-        process = subprocess.Popen([sys.executable, "-m", "autograder.sandbox", "--serve", path],
-                                   start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        entry = _FORK_SERVERS[run_dir] = (process, path)
-    process, path = entry
+def wait_for_socket(path: str, wait: float = 180.0, process: subprocess.Popen | None = None) -> bool:
+    """Wait until the fork server at ``path`` is ready (it appears once modules are imported)."""
     deadline = time.monotonic() + wait
-    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        if os.path.exists(path + ".failed") or (process is not None and process.poll() is not None):
+            return False
         time.sleep(0.05)
-    return path if os.path.exists(path) else None
+    return os.path.exists(path)
 
 
 class GuardedExecute(Execute):

@@ -214,7 +214,8 @@ PRELOAD = ("numpy", "torch", "torch.nn.functional", "ipykernel.kernelapp", "ipyk
 
 def serve(path: str) -> None:
     """Fork server: preload :data:`PRELOAD`, then fork one kernel per request on the Unix socket
-    ``path``. Each request is one JSON line ``{"argv": [...], "env": {...}}`` (this module's
+    ``path``, after fetching the exercises' data (problems written to ``path.data.json``). Each
+    request is one JSON line ``{"argv": [...], "env": {...}}`` (this module's
     options and the kernel's environment); the answer is ``{"pid": N}``, later ``{"exit": code}``.
     A kernel whose requester disconnects is killed; the server exits with its parent."""
     import importlib
@@ -226,6 +227,20 @@ def serve(path: str) -> None:
             importlib.import_module(name)
         except Exception:  # a missing optional module only costs its import later
             pass
+    # Kernels see the data directory read-only: fetch what the exercises read before serving any.
+    # In a child process: loading data runs torch operations, which start OpenMP threads, and a
+    # process forked after that from this one would hang in its first parallel operation.
+    helper = os.fork()
+    if helper == 0:
+        try:
+            from coursekit.data import prefetch_exercise_data
+
+            problems = prefetch_exercise_data()
+        except Exception as err:  # report, and let the kernels say what they miss
+            problems = [f"{type(err).__name__}: {err}"]
+        Path(path + ".data.json").write_text(json.dumps(problems))
+        os._exit(0)
+    os.waitpid(helper, 0)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
     os.replace(path + ".tmp", path)              # the socket appears only once it is ready
@@ -328,7 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     if args.serve:
-        serve(args.serve)
+        try:
+            serve(args.serve)
+        except BaseException as err:  # tell the grader at once, so it starts kernels the slow way
+            Path(args.serve + ".failed").write_text(f"{type(err).__name__}: {err}")
+            raise
         return 0
     if args.command[:1] == ["--"]:
         args.command = args.command[1:]

@@ -141,8 +141,15 @@ def prefetch_exercise_data() -> list[str]:
     """Fetch every data file the exercises read (MNIST, PneumoniaMNIST, Sunnybrook) into the data
     directory. The grader calls this before a batch: student kernels see the data directory
     read-only. Returns the problems met (empty when everything is in place)."""
+    def mnist() -> None:
+        root = data_dir() / "MNIST" / "raw"
+        missing = [name for name in MNIST_FILES if not (root / name).is_file()
+                   and copy_from_mirror(f"MNIST/raw/{name}") is None]
+        if missing:
+            load_mnist(train=True)        # torchvision downloads what is missing
+
     problems = []
-    for fetch in (lambda: medmnist_file("pneumoniamnist"), lambda: load_mnist(train=True),
+    for fetch in (lambda: medmnist_file("pneumoniamnist"), mnist,
                   lambda: fetch_file("scd_lvsegs.npz", SUNNYBROOK_URL, SUNNYBROOK_MD5)):
         try:
             fetch()

@@ -143,8 +143,8 @@ while True:
         submission(GAN, _append("discriminator_loss", "hog = b'x' * (3 * 2**30)")))
     add(Student("fork-bomb", GAN, zero=late, flags={"limit"}),
         submission(GAN, _append("discriminator_loss", '''
-import subprocess, sys
-children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(40)]
+import subprocess
+children = [subprocess.Popen(["sleep", "60"]) for _ in range(40)]
 import time
 time.sleep(5)''')))
     add(Student("fake-output", GAN, zero=MUTANTS[GAN][0].losses(), flags={"fake-output"}),
