@@ -146,7 +146,7 @@ while True:
 import subprocess
 children = [subprocess.Popen(["sleep", "60"]) for _ in range(40)]
 import time
-time.sleep(5)''')))
+time.sleep(2)''')))
     add(Student("fake-output", GAN, zero=MUTANTS[GAN][0].losses(), flags={"fake-output"}),
         submission(GAN, {**solution_code(GAN), **{k: v + '\nprint("All tests passed! 8/8 points")\n'
                                                    for k, v in MUTANTS[GAN][0].answers().items()}}))
