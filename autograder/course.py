@@ -49,11 +49,6 @@ def workers_for(assignment: str) -> int:
     return 1 if assignment in SERIAL_ASSIGNMENTS else max(1, os.cpu_count() or 1)
 
 
-def cell_timeout_for(assignment: str) -> int:
-    """The per-cell time limit (seconds) used when grading ``assignment``."""
-    return limits_for(assignment).cell_seconds
-
-
 def assignments() -> list[str]:
     """Names of the assignments: the folders of ``solutions/`` holding a notebook."""
     return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))

@@ -37,6 +37,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Dict, Integer, List, Unicode
 
 from autograder.course import REPO
+from autograder.integrity import is_test_cell
 
 PROBE_SOURCE = (Path(__file__).with_name("probe.py")).read_text()
 #: Functions tests commonly compare with; watched whether or not a test cell names them.
@@ -53,11 +54,6 @@ _COMPARISONS = frozenset(DEFAULT_WATCH)
 #: Text a student's own cell might print to look like passing tests.
 FAKE_PASS = re.compile(r"(?i)\b(all )?tests? (passed|ok|succeeded)\b|\bsuccess!|\bfull marks\b|"
                        r"\b\d+(\.\d+)? ?/ ?\d+(\.\d+)? points?\b|\bpassed\b.*\btests?\b")
-
-
-def is_test_cell(cell: NotebookNode) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
 def _error_output(ename: str, message: str) -> NotebookNode:

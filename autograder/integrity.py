@@ -48,7 +48,8 @@ def _norm(source) -> str:
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
 
 
-def _is_test(cell: NotebookNode) -> bool:
+def is_test_cell(cell: NotebookNode) -> bool:
+    """A graded code cell that is not an answer: an instructor's test."""
     meta = _meta(cell)
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
@@ -94,7 +95,7 @@ def inspect(submitted: NotebookNode, release: NotebookNode,
     inserted: list[tuple[int, int, NotebookNode]] = []
     for order, original in enumerate(released):
         gid = _meta(original)["grade_id"]
-        test = _is_test(original)
+        test = is_test_cell(original)
         if gid not in position:
             if test:
                 same = any(_norm(c.source) == _norm(original.source) for c in nb.cells if not _meta(c))

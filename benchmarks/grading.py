@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.course import EXERCISES, REPO, SOLUTIONS, python_env, workers_for
+from autograder.course import SOLUTIONS, python_env, workers_for
 from autograder.grading import grade
 from autograder.synthetic import submission, write_submission
 

@@ -8,7 +8,6 @@ import functools
 import http.server
 import json
 import threading
-from pathlib import Path
 
 import pytest
 from nbgrader.api import Gradebook
