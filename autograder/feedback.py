@@ -8,7 +8,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 HIDDEN_BLOCK = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.MULTILINE | re.DOTALL)
-HIDDEN_NOTE = "# (hidden tests ran here at grading time)\n"
+HIDDEN_NOTE = "# (hidden tests ran here at grading time, in the grader's own process)\n"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -25,7 +25,7 @@ class HideHiddenTests(Preprocessor):
     def preprocess_cell(self, cell, resources, index):
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            cell.source = HIDDEN_BLOCK.sub(HIDDEN_NOTE, cell.source)
+            cell.source = HIDDEN_BLOCK.sub("", cell.source).rstrip("\n") + "\n" + HIDDEN_NOTE
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     message = _ANSI.sub("", str(output.get("evalue", ""))).strip()

@@ -40,7 +40,7 @@ from autograder.course import (EXERCISES, REPO, SOLUTIONS, Limits, limits_for, n
 DEFAULT_WORKDIR = REPO / "grading"
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 #: Bump when grading changes in a way that must regrade unchanged submissions.
-GRADER_VERSION = "2"
+GRADER_VERSION = "3"
 
 
 @dataclass
@@ -338,7 +338,8 @@ def _autograde_one(job: dict, student: str, attacked: dict, findings: list, dige
     reports = workdir / "reports" / job["assignment"]
     run_report = reports / f"{student}.running"
     run_report.unlink(missing_ok=True)
-    config = grading_config(workdir, job["db_url"], limits, attacked=attacked, report_path=run_report,
+    config = grading_config(workdir, job["db_url"], limits, assignment=job["assignment"], attacked=attacked,
+                            report_path=run_report,
                             run_dir=job["run_dir"], hide=job["hide"], sandbox=job["sandbox"],
                             mpl_cache=job.get("mpl_cache", ""), fork_server=job.get("fork_server", ""))
     error = None
@@ -362,7 +363,7 @@ def _autograde_one(job: dict, student: str, attacked: dict, findings: list, dige
     return report
 
 
-def grading_config(workdir: Path, db_url: str, limits: Limits, *, attacked: dict | None = None,
+def grading_config(workdir: Path, db_url: str, limits: Limits, *, assignment: str = "", attacked: dict | None = None,
                    report_path: Path | None = None, run_dir: str = "", hide: list[str] | None = None,
                    sandbox: bool = True, mpl_cache: str = "", fork_server: str = ""):
     """nbgrader configuration for autograding: :class:`autograder.guard.GuardedExecute` in place of
@@ -376,6 +377,7 @@ def grading_config(workdir: Path, db_url: str, limits: Limits, *, attacked: dict
     c = nbgrader_config(workdir, db_url, cell_timeout=limits.cell_seconds)
     c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    c.GuardedExecute.assignment = assignment
     c.GuardedExecute.attacked = dict(attacked or {})
     c.GuardedExecute.report_path = str(report_path or "")
     c.GuardedExecute.notebook_timeout = limits.notebook_seconds

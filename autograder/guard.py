@@ -36,8 +36,11 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Dict, Integer, List, Unicode
 
+from autograder.bridge import BridgeError, KernelLink
+from autograder.checks import load_checks, run_check
 from autograder.course import REPO
 from autograder.integrity import is_test_cell
+from autograder.verdicts import settle_outputs
 
 PROBE_SOURCE = (Path(__file__).with_name("probe.py")).read_text()
 #: Functions tests commonly compare with; watched whether or not a test cell names them.
@@ -126,6 +129,8 @@ class GuardedExecute(Execute):
     notebook_timeout = Integer(0, help="seconds for the whole notebook (0: no limit)").tag(config=True)
     max_output_bytes = Integer(1_000_000, help="output kept per cell").tag(config=True)
     trusted_roots = List(Unicode(), help="folders whose code is trusted").tag(config=True)
+    assignment = Unicode("", help="assignment whose checks (solutions/<a>/checks.py) decide the verdicts"
+                         ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
@@ -141,6 +146,8 @@ class GuardedExecute(Execute):
         self._started = time.monotonic()
         self._output_sizes: dict[int, int] = {}
         self._watch, self._names, self._imports = watched_names(nb)
+        self._checks = load_checks(self.assignment) if self.assignment else {}
+        self._verdicts: dict[str, dict] = {}
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -169,6 +176,8 @@ class GuardedExecute(Execute):
                            "exit", grade_id)
             elif test:
                 self._probe_kernel(cell)
+                if grade_id in self._checks:
+                    self._decide(cell, grade_id)
         except CellTimeoutError:
             self._kill(f"cell '{grade_id or index}' exceeded its time limit and did not stop when interrupted",
                        "time", grade_id)
@@ -179,7 +188,29 @@ class GuardedExecute(Execute):
             self._flag("time", grade_id, f"cell '{grade_id or index}' was interrupted at the time limit")
         if test and grade_id in self.attacked:
             cell.outputs.append(_error_output("IntegrityError", self.attacked[grade_id]))
+        if test:
+            settle_outputs(cell, self._verdicts.get(grade_id), decided=grade_id in self._checks)
         return cell, resources
+
+    # ------------------------------------------------------------------ verdicts
+    def _decide(self, cell, grade_id: str) -> None:
+        """Run the cell's check from this process; the kernel only answers requests with data."""
+        def wait(msg_id, timeout):
+            reply = self.wait_for_reply(msg_id)
+            if reply is None:
+                raise BridgeError(f"your code did not answer within {self.timeout} s (interrupted)")
+            return reply
+
+        link = KernelLink(self.kc, wait, self.timeout)
+        verdict = run_check(grade_id, self._checks[grade_id], link)
+        self._verdicts[grade_id] = {"passed": verdict.passed, "message": verdict.message, "kind": verdict.kind,
+                                    "seconds": round(verdict.seconds, 3)}
+        if verdict.kind == "bridge" and "did not answer" not in verdict.message:
+            self._flag("tampering", grade_id, "the kernel's answer to the grader's check was not well-formed data")
+        try:
+            link.request({"op": "release"})
+        except Exception:  # the kernel may be busy or gone; handles are freed with it
+            pass
 
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)
@@ -232,8 +263,10 @@ class GuardedExecute(Execute):
         nonce = secrets.token_hex(8)
         settings = {"WATCH": self._watch, "NAMES": self._names, "TRUSTED": self._trusted(), "NONCE": nonce,
                     "IMPORT": self._imports if baseline else []}
-        expression = (f"(lambda ns: (exec(compile({PROBE_SOURCE!r}, '<grader-probe>', 'exec'), ns), "
-                      f"ns['__result__'])[1])({settings!r})")
+        # Only dunder names are looked up in the notebook's namespace: an honest `from torch import *`
+        # (which rebinds compile) or a notebook's own exec cannot break the probe.
+        expression = (f"(lambda ns: (__builtins__.exec(__builtins__.compile({PROBE_SOURCE!r}, '<grader-probe>', "
+                      f"'exec'), ns), ns['__result__'])[1])({settings!r})")
         msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"probe": expression})
         reply = self.wait_for_reply(msg_id)
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id") if cell is not None else None
@@ -260,7 +293,11 @@ class GuardedExecute(Execute):
                     # it replaces one of the comparison functions tests rely on.
                     elif now[0] != ident and (now[2] or dotted in _COMPARISONS):
                         problems.append(f"{dotted} was replaced by {now[1]}")
-        if problems and cell is not None:
+        decided = cell is not None and cell.metadata.get("nbgrader", {}).get("grade_id") in self._checks
+        if problems and decided:
+            # The verdict is decided in this process from data: tampering cannot change it; flag it.
+            self._flag("tampering", grade_id, "; ".join(problems))
+        elif problems and cell is not None:
             message = "this test ran after the notebook changed what tests rely on: " + "; ".join(problems)
             if not any(o.get("ename") == "IntegrityError" for o in cell.outputs):
                 cell.outputs.append(_error_output("IntegrityError", message))
@@ -305,7 +342,7 @@ class GuardedExecute(Execute):
                                "results (the real tests decide the score)")
         if not self.report_path:
             return
-        report = {"flags": self._flags, "dead": self._dead, "isolation": self._isolation,
+        report = {"flags": self._flags, "dead": self._dead, "isolation": self._isolation, "verdicts": self._verdicts,
                   "seconds": round(time.monotonic() - self._started, 2)}
         Path(self.report_path).parent.mkdir(parents=True, exist_ok=True)
         Path(self.report_path).write_text(json.dumps(report, indent=1))

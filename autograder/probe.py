@@ -95,7 +95,9 @@ def _probe():
     for name, dotted in NAMES.items():
         if name in user_ns:
             value, expected = user_ns[name], resolve(dotted)
-            if value is not expected and (callable(value) or isinstance(value, types.ModuleType)):
+            # A star import of an installed library (numpy's abs, torch's max) is honest code.
+            if value is not expected and (callable(value) or isinstance(value, types.ModuleType)) \
+                    and untrusted(value):
                 bad.append(f"the name {name} (used by the tests) was rebound to {describe(value)}")
     for attr in ("input_transformers_cleanup", "input_transformers_post", "ast_transformers"):
         for hook in list(getattr(shell, attr, []) or []):

@@ -42,6 +42,12 @@ def fingerprints(solutions: Path) -> dict[str, str]:
                         code = line.split("#")[0].strip() if not line.strip().startswith(("'", '"')) else line.strip()
                         if len(code) >= MIN_LENGTH:
                             found[squash(code)] = f"{kind} line of {path.parent.name}: {line.strip()}"
+    # The grader-side checks (solutions/<a>/checks.py) are hidden tests, every line of them.
+    for path in sorted(solutions.glob("*/checks.py")):
+        for line in path.read_text().splitlines():
+            code = line.split("#")[0].strip()
+            if len(code) >= MIN_LENGTH and not code.startswith(("from ", "import ", '"""')):
+                found[squash(code)] = f"hidden test line of {path.parent.name}: {line.strip()}"
     # A line that the released notebook shows anyway (a visible test's helper class, say) is no leak.
     # Function signatures are the exercise's public API, not part of a solution.
     return {key: origin for key, origin in found.items()
