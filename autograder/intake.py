@@ -431,8 +431,10 @@ class _Intake:
         if not hand.candidates:
             if hand.stamps and not hand.others:    # nbgrader's timestamp alone: nothing handed in
                 for entry in hand.stamps:
-                    self._skip(entry, "no notebook beside it", OTHER, student)
+                    self._skip(entry, "no notebook of this assignment beside it", OTHER, student)
                 return
+            for entry in hand.stamps:
+                self._skip(entry, "no notebook of this assignment beside it", OTHER, student)
             found = sorted(PurePosixPath(e.path).name for e, _ in hand.others)
             self.batch.rejected[student] = (f"no notebook named {', '.join(sorted(self.names))} in the submission"
                                             + (f" (handed in: {', '.join(found)})" if found else ""))
@@ -457,6 +459,8 @@ class _Intake:
                 self._skip(winner.entry, f"unreadable notebook: {reason}", UNREADABLE, student)
         if problems:
             self.batch.rejected[student] = "; ".join(problems)
+            for entry in hand.stamps:
+                self._skip(entry, "the submission's notebook is unreadable", OTHER, student)
             shutil.rmtree(self.staging / student)
             return
         if hand.stamps:

@@ -307,12 +307,14 @@ BROKEN = {
 @pytest.mark.parametrize("container", ["folder", "zip"])
 def test_unreadable_notebooks_are_rejected_with_a_reason(tmp_path, container):
     files = {f"{student}/{NB}": content for student, (content, _) in BROKEN.items()} | {f"fine/{NB}": _nb()}
+    files["empty/timestamp.txt"] = "2024-05-01 10:00:00"      # listed too: every file not graded is
     source = _tree(tmp_path / "in", files) if container == "folder" else _zip(tmp_path / "in.zip", files)
     batch = _open(source, tmp_path)
     assert _graded(batch) == {"fine": 1}
     for student, (_, reason) in BROKEN.items():
         assert reason in batch.rejected[student], (student, batch.rejected[student])
     assert _skipped(batch, "unreadable") == {f"{student}/{NB}" for student in BROKEN}
+    assert _skipped(batch, "other") == {"empty/timestamp.txt"}
     assert sorted(p.name for p in (tmp_path / "work" / "imported" / GAN).iterdir()) == ["fine"]
 
 
