@@ -1,8 +1,12 @@
 """Submissions exported by a learning management system, and class rosters.
 
-``unpack`` turns the zip that Canvas ("Download Submissions") or Moodle ("Download all
-submissions") produces into nbgrader's layout ``<student>/<assignment>/<file>``, mapping the LMS's
-names to the course's student ids with a roster, and reporting every file it could not map.
+:func:`parse_lms_name` reads the file names Canvas and Moodle give submissions; the intake stage
+(:func:`autograder.intake.open_batch`) uses it. ``unpack`` and ``read_roster`` are the older
+interface, kept until the grading command switches to the intake stage: ``unpack`` turns the zip
+that Canvas ("Download Submissions") or Moodle ("Download all submissions") produces into
+nbgrader's layout ``<student>/<assignment>/<file>``, mapping the LMS's names to the course's
+student ids with a roster, and reporting every file it could not map (a student's two files:
+the last one wins there; :func:`autograder.intake.open_batch` grades the latest and flags it).
 
 File names understood::
 
@@ -19,7 +23,6 @@ A roster is a CSV with a column ``id`` (the student id used in the gradebook) an
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 import zipfile
@@ -30,6 +33,35 @@ CANVAS = re.compile(r"^(?P<key>[a-z0-9]+?)(?:_(?P<late>late))?_(?P<uid>\d+)_(?P<
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<uid>\d+)_assignsubmission_[a-z]+_/?(?P<file>.*)$", re.I)
 _RENAMED = re.compile(r"^(?P<stem>.+?)-\d+(?P<ext>\.[^.]+)$")
 MAX_FILE_MB = 200          # larger members are not extracted (reported as unmapped)
+
+
+@dataclass(frozen=True)
+class LmsName:
+    """What an LMS file name says about a submitted file."""
+
+    lms: str                  # "canvas" or "moodle"
+    uid: str                  # Canvas user id or Moodle participant id
+    person: str               # Canvas name key ("doejane") or Moodle full name ("Jane Doe")
+    file: str                 # the name the student uploaded (may hold "/" for Moodle sub-folders)
+    late: bool = False        # Canvas marked the submission late
+    submission_id: int = -1   # Canvas submission (attachment) id: a later upload has a larger one
+
+
+def parse_lms_name(parts: tuple[str, ...]) -> LmsName | None:
+    """Parse a path (split in parts) of an LMS download; None when it is not an LMS name.
+
+    Canvas names are one part; Moodle names are one part, or a participant folder and the file.
+    """
+    if len(parts) >= 2 and (match := MOODLE.match(parts[0] + "/")) and not match["file"]:
+        return LmsName("moodle", match["uid"], match["name"], "/".join(parts[1:]))
+    if len(parts) != 1:
+        return None
+    if (match := MOODLE.match(parts[0])) and match["file"]:
+        return LmsName("moodle", match["uid"], match["name"], match["file"])
+    if match := CANVAS.match(parts[0]):
+        return LmsName("canvas", match["uid"], match["key"], match["file"], bool(match["late"]),
+                       int(match["sid"]))
+    return None
 
 
 @dataclass
@@ -43,12 +75,10 @@ class Imported:
 
 
 def read_roster(path: Path) -> list[dict[str, str]]:
-    """Rows of a roster CSV (see the module docstring); raises ValueError without an ``id`` column."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(handle)]
-    if rows and "id" not in rows[0]:
-        raise ValueError(f"{path}: a roster needs a column named 'id' (the student id)")
-    return [row for row in rows if row.get("id")]
+    """Rows of a roster CSV as dicts (see :func:`autograder.intake.read_roster`, which checks them)."""
+    from autograder.intake import read_roster as read_rows
+
+    return [row.as_dict() for row in read_rows(path)]
 
 
 def _key(text: str) -> str:
