@@ -375,14 +375,23 @@ class Link:
     def _send(self, request_json: str) -> str:
         raise NotImplementedError
 
+    def cpu_seconds(self) -> float:
+        """CPU time the notebook's process (and its children) has used so far, measured from outside."""
+        raise NotImplementedError
+
 
 class KernelLink(Link):
     """Requests through a Jupyter kernel client, as ``user_expressions`` (evaluated with no input or
     AST transformer, no history, no output). ``wait`` is ``(msg_id, timeout) -> reply`` of the
     executing preprocessor."""
 
-    def __init__(self, client, wait, timeout: float):
-        self.client, self.wait, self.timeout = client, wait, timeout
+    def __init__(self, client, wait, timeout: float, cpu=None):
+        self.client, self.wait, self.timeout, self._cpu = client, wait, timeout, cpu
+
+    def cpu_seconds(self) -> float:
+        if self._cpu is None:
+            raise BridgeError("the kernel's CPU time cannot be measured here")
+        return self._cpu()
 
     def _send(self, request_json: str) -> str:
         # The agent runs in a dict of its own, not the notebook's namespace, so names the notebook
@@ -412,6 +421,11 @@ class LocalLink(Link):
 
     def __init__(self, namespace: dict):
         self.namespace = namespace
+
+    def cpu_seconds(self) -> float:
+        import time
+
+        return time.process_time()
 
     def _send(self, request_json: str) -> str:
         env = {"REQUEST": request_json, "NAMESPACE": self.namespace, "__builtins__": __builtins__}

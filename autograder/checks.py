@@ -96,6 +96,11 @@ class Student:
         """Whether the notebook has a global called ``name``."""
         return bool(self._link.request({"op": "has", "target": {"name": name}}))
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds the notebook's kernel has used so far (all its threads and child processes),
+        measured by the grader from outside: a budget that is the same on a busy machine and an idle one."""
+        return self._link.cpu_seconds()
+
     def run(self, experiment: Callable, *args, helpers: tuple = (), **kwargs) -> Any:
         """Run ``experiment(notebook, *args, **kwargs)`` in the kernel and return its result as data.
 

@@ -55,3 +55,34 @@ def _notebook(folder: Path, name: str | None) -> Path:
     if len(notebooks) != 1:
         raise ValueError(f"{folder} has {len(notebooks)} notebooks; name one")
     return notebooks[0]
+
+
+def notebook_namespace(assignment: str, answers: dict[str, str] | None = None, notebook: str | None = None) -> dict:
+    """The globals a student's notebook would have after *Restart & Run All* with ``answers`` in its
+    solution cells (``None``: the instructor's solutions), built in this process: every code cell of
+    the release except the test cells, run in order as the autograder runs them
+    (``NBGRADER_EXECUTION`` set, so demo cells skip their training). For fast tests of the checks."""
+    import os
+
+    from autograder.integrity import is_test_cell
+
+    nb = submission(assignment, answers, notebook)
+    namespace: dict = {"__name__": "__main__"}
+    saved = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    try:
+        for cell in nb.cells:
+            if cell.cell_type != "code" or is_test_cell(cell):
+                continue
+            source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            try:   # a notebook goes on after a failing cell, as the autograder's does
+                exec(compile(source, f"<{assignment}:{cell.metadata.get('nbgrader', {}).get('grade_id', 'cell')}>",
+                             "exec"), namespace)
+            except Exception:
+                pass
+    finally:
+        if saved is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = saved
+    return namespace

@@ -1,0 +1,71 @@
+"""The hidden checks themselves, graded in-process (no kernel, seconds): for every assignment with a
+``solutions/<a>/checks.py``, the instructor's solution passes every check, the untouched release
+passes none, each plausible wrong answer (tests/mutants.py) fails exactly the checks aimed at it, and
+each alternative correct answer (tests/answers.py) passes them all.
+
+The end-to-end tests (tests/test_autograding.py) run the same checks through real nbgrader and
+sandboxed kernels; here the data takes the same road (autograder.bridge encoding), only without a
+kernel process in between.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder.checks import checks_file, run_checks_locally
+from autograder.course import assignments
+from autograder.synthetic import notebook_namespace, solution_code
+from tests.answers import ALTERNATIVES
+from tests.mutants import MUTANTS
+
+CHECKED = [a for a in assignments() if checks_file(a).is_file()]
+
+
+def _verdicts(assignment: str, answers: dict[str, str] | None):
+    return run_checks_locally(assignment, notebook_namespace(assignment, answers))
+
+
+def _failed(verdicts) -> dict[str, str]:
+    return {g: v.message for g, v in verdicts.items() if not v.passed}
+
+
+@pytest.mark.parametrize("assignment", CHECKED)
+def test_solution_passes_every_check(assignment):
+    assert _failed(_verdicts(assignment, None)) == {}
+
+
+@pytest.mark.parametrize("assignment", CHECKED)
+def test_release_passes_no_check(assignment):
+    verdicts = _verdicts(assignment, {})
+    assert [g for g, v in verdicts.items() if v.passed] == []
+
+
+@pytest.mark.parametrize("assignment", CHECKED)
+def test_each_wrong_answer_fails_exactly_its_checks(assignment):
+    problems = []
+    for mutant in MUTANTS.get(assignment, []):
+        answers = solution_code(assignment)
+        answers.update(mutant.answers())
+        failed = _failed(_verdicts(assignment, answers))
+        if set(failed) != mutant.losses():
+            problems.append(f"{mutant.name}: failed {sorted(failed)}, expected {sorted(mutant.losses())}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("assignment", CHECKED)
+def test_each_alternative_correct_answer_passes(assignment):
+    problems = []
+    for answer in ALTERNATIVES.get(assignment, []):
+        answers = solution_code(assignment)
+        answers.update(answer.answers())
+        failed = _failed(_verdicts(assignment, answers))
+        if failed:
+            problems.append(f"{answer.name}: {failed}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("assignment", CHECKED)
+def test_every_graded_function_has_three_alternatives(assignment):
+    cells = set(solution_code(assignment))
+    counts = {cell: sum(cell in a.cells for a in ALTERNATIVES.get(assignment, [])) for cell in cells}
+    assert {c: n for c, n in counts.items() if n < 3} == {}
