@@ -8,12 +8,11 @@ check     run a student's notebook the way the grader will, with the visible tes
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import warnings
 from pathlib import Path
 
-from autograder.course import EXERCISES, assignments, generate_release, python_env
+from autograder.course import EXERCISES, assignments, generate_release
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p_grade.add_argument("--no-sandbox", action="store_true", help="no namespaces (limits still apply)")
     p_grade.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
 
-    p_check = sub.add_parser("check", help="validate a notebook with its visible tests (nbgrader validate)")
+    p_check = sub.add_parser("check", help="run a notebook the way the grader will, with its visible tests")
     p_check.add_argument("notebook", type=Path)
 
     args = parser.parse_args(argv)
@@ -63,56 +62,69 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(notebook: Path) -> int:
-    """nbgrader validate (visible tests, as submitted), plus the grader's checks of the test cells."""
+    """Run the notebook the way the grader will (same sandbox, limits and guards; visible tests) and
+    compare its test cells with the release. Exit status 1 if a visible test fails or a test cell
+    was changed."""
+    import tempfile
+
     import nbformat
 
+    from autograder.execution import check_notebook
     from autograder.integrity import attacked_cells, inspect, release_grade_ids
+    from autograder.intake import unreadable_reason
+    from autograder.policy import policy_for
 
-    # nbgrader validate executes the notebook as submitted and reports failing visible tests,
-    # but exits 0 either way: the exit status here says whether the notebook passed.
-    result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(notebook)],
-                            env=python_env(), capture_output=True, text=True)
-    print(result.stdout, end="")
-    passed = result.returncode == 0 and "Success!" in result.stdout
-    if not passed and result.stderr.strip() and "VALIDATION FAILED" not in result.stdout:
-        print(result.stderr.strip().splitlines()[-1], file=sys.stderr)
-    release = EXERCISES / notebook.stem / notebook.name
+    reason = unreadable_reason(notebook)
+    if reason:
+        print(f"CANNOT CHECK: {reason}")
+        return 1
+    nb = nbformat.read(notebook, as_version=4)
+    assignment = notebook.stem
+    release = EXERCISES / assignment / notebook.name
+    findings = []
     if release.is_file():
-        try:
-            _, findings = inspect(nbformat.read(notebook, as_version=4), nbformat.read(release, as_version=4),
-                                  {k: v for k, v in release_grade_ids(EXERCISES).items() if k != notebook.stem})
-        except Exception:  # validate has already said what is wrong with an unreadable notebook
-            findings = []
-        for finding in findings:
-            print(f"WARNING ({finding.kind}): {finding.detail}")
-        if attacked_cells(findings) or any(f.kind == "wrong-assignment" for f in findings):
-            print("The grader will give zero to the test cells above: download a fresh copy of them.")
-            passed = False
+        nb, findings = inspect(nb, nbformat.read(release, as_version=4),
+                               {k: v for k, v in release_grade_ids(EXERCISES).items() if k != assignment})
+    with tempfile.TemporaryDirectory(prefix="autograder-check-") as tmp:
+        report = check_notebook(nb, policy_for(assignment, workers=1), Path(tmp))
+    for test, ok in report.passed.items():
+        line = f"  {'pass' if ok else 'FAIL'}  {test}"
+        print(line + (f": {report.messages[test]}" if not ok and test in report.messages else ""))
+    passed = bool(report.passed) and all(report.passed.values())
+    for flag in report.flags:
+        print(f"NOTE ({flag['kind']}): {flag['detail']}")
+    for finding in findings:
+        print(f"WARNING ({finding.kind}): {finding.detail}")
+    if attacked_cells(findings) or any(f.kind == "wrong-assignment" for f in findings):
+        print("The grader will give zero to the test cells above: download a fresh copy of them.")
+        passed = False
+    print("Success! Every visible test passes; hidden tests run at grading time." if passed else
+          "Some visible tests fail (see above).")
     return 0 if passed else 1
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from autograder.course import limits_for
     from autograder.grading import DEFAULT_WORKDIR, grade, summary_text
-    from autograder.lms import read_roster, unpack
+    from autograder.intake import read_roster
+    from autograder.policy import policy_for
 
     workdir = (args.workdir or DEFAULT_WORKDIR).resolve()
-    roster = read_roster(args.roster) if args.roster else None
-    submissions, unmapped, late = args.submissions, [], set()
-    if args.submissions.suffix.lower() == ".zip":
-        names = {p.name for p in (EXERCISES / args.assignment).glob("*.ipynb")}
-        imported = unpack(args.submissions, args.assignment, workdir / "imported" / args.assignment, roster, names)
-        submissions, unmapped, late = imported.folder, imported.unmapped, imported.late
+    try:
+        roster = read_roster(args.roster) if args.roster else None
+    except ValueError as err:
+        print(f"roster refused: {err}", file=sys.stderr)
+        return 2
     executor = None
     if args.scheduler:
         from distributed import Client
 
         executor = Client(args.scheduler).get_executor(pure=False)
-    limits = limits_for(args.assignment, cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
+    policy = policy_for(args.assignment, workers=args.workers, feedback=not args.no_feedback,
+                        sandbox=not args.no_sandbox, force=args.force, due=args.due,
+                        cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
                         memory_mb=args.memory_mb)
-    result = grade(args.assignment, submissions, workdir, args.db, feedback=not args.no_feedback,
-                   workers=args.workers, limits=limits, force=args.force, executor=executor, due=args.due,
-                   unmapped=unmapped, sandbox=not args.no_sandbox, roster=roster, lms_late=late)
+    result = grade(args.assignment, args.submissions, workdir, args.db, roster=roster, policy=policy,
+                   executor=executor)
     print(summary_text(result))
     print("grades: ", result.csv_path)
     print("summary:", result.summary_path)

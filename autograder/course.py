@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from traitlets.config import Config
@@ -17,45 +16,13 @@ REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"      # nbgrader "source": solutions, visible and hidden tests
 EXERCISES = REPO / "exercises"      # nbgrader "release": generated, never edited by hand
 
-@dataclass(frozen=True)
-class Limits:
-    """What one submission may use while it is graded (see ``python -m autograder grade --help``)."""
-
-    cell_seconds: int = 120           # one cell; it is interrupted, the notebook goes on
-    notebook_seconds: int = 900       # the whole notebook; cells not reached score zero
-    memory_mb: int = 4096             # resident memory of the kernel and its child processes
-    max_procs: int = 64               # processes the kernel may start
-    max_output_bytes: int = 1_000_000  # output kept per cell
-    max_file_mb: int = 512            # largest file the kernel may write (scratch folder only)
-    max_notebook_mb: int = 25         # largest submitted notebook accepted
-
-
-#: Assignments that need more: segmentation trains the student's network (up to 180 s allowed).
-LIMITS = {"segmentation": Limits(cell_seconds=600, notebook_seconds=1500)}
-DEFAULT_CELL_TIMEOUT = Limits.cell_seconds
-
-#: Assignments graded one student at a time: their hidden tests time a training run, and two
-#: kernels training at once on a small machine would each see half the CPU.
-SERIAL_ASSIGNMENTS = {"segmentation"}
-
-
-def limits_for(assignment: str, **overrides) -> Limits:
-    """The limits used when grading ``assignment``, with ``overrides`` (None values ignored)."""
-    return replace(LIMITS.get(assignment, Limits()), **{k: v for k, v in overrides.items() if v is not None})
-
-
-def workers_for(assignment: str) -> int:
-    """How many students are graded at once by default: one per CPU core (1 for serial ones)."""
-    return 1 if assignment in SERIAL_ASSIGNMENTS else max(1, os.cpu_count() or 1)
-
-
 def assignments() -> list[str]:
     """Names of the assignments: the folders of ``solutions/`` holding a notebook."""
     return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
 def nbgrader_config(root: Path, db_url: str, *, source: Path = SOLUTIONS, release: str = "release",
-                    cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> Config:
+                    cell_timeout: int = 120) -> Config:
     """A traitlets ``Config`` for nbgrader with the course's layout.
 
     Args:

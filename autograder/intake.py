@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from autograder.course import Limits
+from autograder.policy import Limits
 from autograder.flags import Flag
 from autograder.lms import LmsName, parse_lms_name
 

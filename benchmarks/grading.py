@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.course import SOLUTIONS, python_env, workers_for
+from autograder.course import SOLUTIONS, python_env
+from autograder.policy import policy_for
 from autograder.grading import grade
 from autograder.synthetic import submission, write_submission
 
@@ -29,7 +30,7 @@ def run_grading(students: int = 40, assignment: str = ASSIGNMENT) -> dict[str, f
     import nbformat
     from nbclient import NotebookClient
 
-    numbers: dict[str, float] = {"students": float(students), "workers": float(workers_for(assignment))}
+    numbers: dict[str, float] = {"students": float(students), "workers": float(policy_for(assignment).workers)}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         folder = tmp / "submitted-in"

@@ -12,7 +12,8 @@ import threading
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.course import SOLUTIONS, Limits
+from autograder.course import SOLUTIONS
+from autograder.policy import Limits
 from autograder.grading import grade, summary_text
 from autograder.synthetic import solution_code
 from tests.attacks import GAN, build_class

@@ -1,25 +1,34 @@
-"""Guarded execution of a submission inside nbgrader's autograde step.
+"""Execution, the third stage of grading: the only module that knows about kernels and the sandbox.
 
-:class:`GuardedExecute` replaces nbgrader's ``Execute`` preprocessor. It runs the notebook in a
-sandboxed kernel (:class:`SandboxedKernelManager`, see :mod:`autograder.sandbox`) and
+Stages: intake -> policy -> execution -> verdicts -> export. :func:`run_job` autogrades one
+student with real nbgrader (``Autograde``, then ``GenerateFeedback``), replacing nbgrader's
+``Execute`` with :class:`GuardedExecute`, which
 
-* checks, before and after every test cell, that nothing the tests rely on was replaced and that
-  no grading machinery was hooked (:mod:`autograder.probe`); a test cell that ran in a tampered
-  kernel gets an ``IntegrityError`` output, which nbgrader scores as zero;
-* gives an ``IntegrityError`` to the test cells that the submission edited, deleted, retyped or
-  whose metadata it changed (found before execution by :mod:`autograder.integrity`);
-* when the kernel dies (``exit()``, ``os._exit``, a crash, the memory, process or notebook time
-  limit) or a cell does not stop when interrupted, marks that cell and every test cell after it as
-  not run, with the reason, instead of aborting the whole notebook;
-* stops collecting a cell's output beyond ``max_output_bytes``;
-* writes what it found to ``report_path`` (JSON) for the batch summary.
+* starts the kernel through :mod:`autograder.sandbox` (:class:`SandboxedKernelManager`: no
+  network, an allow-listed read-only file system, memory/process/time limits), forked from a
+  batch's kernel server that has already imported torch (:func:`kernel_server`);
+* after every graded test cell runs the cell's check (:mod:`autograder.checks`) *from this
+  process*, talking to the kernel only through :mod:`autograder.bridge` (plain data back), and
+  settles the cell's outputs to the verdict (:func:`autograder.verdicts.settle_outputs`);
+* probes the kernel before and after each test cell (:mod:`autograder.probe`) and flags any
+  tampering it sees for the instructor (flags only: the checks decide the scores);
+* gives an ``IntegrityError`` to test cells the submission edited, deleted or retyped (found
+  before execution by :mod:`autograder.integrity`);
+* when the kernel dies (``exit()``, a crash, a limit) or a cell ignores its interrupt, marks that
+  cell and every later test cell as not run, with the reason; caps each cell's output.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import json
+import multiprocessing
+import shutil
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 import os
 import re
 import secrets
@@ -38,8 +47,9 @@ from traitlets import Dict, Integer, List, Unicode
 
 from autograder.bridge import BridgeError, KernelLink
 from autograder.checks import load_checks, run_check
-from autograder.course import REPO
+from autograder.course import REPO, nbgrader_config, patched_environ, python_env, run_converter
 from autograder.integrity import is_test_cell
+from autograder.policy import Limits
 from autograder.verdicts import settle_outputs
 
 PROBE_SOURCE = (Path(__file__).with_name("probe.py")).read_text()
@@ -233,7 +243,7 @@ class GuardedExecute(Execute):
         status = self.km.sandbox_status() if isinstance(self.km, SandboxedKernelManager) else {}
         reason = status.get("reason")
         if reason:
-            kind = "memory" if "memory" in reason else "time" if "time" in reason else "limit"
+            kind = status.get("kind") or "limit"
         else:
             code = status.get("exit_code")
             kind = "exit"
@@ -393,3 +403,238 @@ def watched_names(nb: NotebookNode) -> tuple[list[str], dict[str, str], list[str
                     watch.add(f"builtins.{node.id}")
     imports = sorted({d.split(".")[0] for d in watch} | {"numpy.testing", "torch.testing"})
     return sorted(watch), names, imports
+
+
+# ---------------------------------------------------------------------------- one student, in a worker
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to autograde one student (it may run in another process or on a
+    Dask worker, so it carries plain values; the gradebook and workspace are shared)."""
+
+    assignment: str
+    student: str
+    workdir: str
+    db_url: str
+    limits: Limits
+    feedback: bool
+    digest: str                                   # the submission's files and the policy, hashed
+    attacked: dict = field(default_factory=dict)  # grade_id -> why that test cell scores zero
+    findings: list = field(default_factory=list)  # flags found before execution (dicts)
+    run_dir: str = ""
+    fork_server: str = ""
+    sandbox: bool = True
+    mpl_cache: str = ""
+    env: dict = field(default_factory=dict)       # the kernels' environment additions
+
+
+@dataclass
+class Outcome:
+    """What happened to one student's notebook (also written as their report, for resuming)."""
+
+    hash: str
+    error: str | None = None
+    flags: list = field(default_factory=list)
+    isolation: str = ""
+    seconds: float = 0.0
+    verdicts: dict = field(default_factory=dict)
+
+
+def run_job(job: Job) -> Outcome:
+    """Autograde (and write feedback for) one student; write their report last, so that a batch
+    killed half-way regrades exactly the students without one."""
+    import warnings
+
+    from nbgrader.converters import Autograde, GenerateFeedback
+
+    # nbgrader's SQLAlchemy use emits noisy warnings that say nothing about the grades.
+    warnings.filterwarnings("ignore", module="nbgrader")
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    start = time.monotonic()
+    reports = Path(job.workdir) / "reports" / job.assignment
+    run_report = reports / f"{job.student}.running"
+    run_report.unlink(missing_ok=True)
+    config = grading_config(job, run_report)
+    error = None
+    try:
+        with patched_environ(python_env(job.env)):
+            run_converter(Autograde, config, assignment_id=job.assignment, student_id=job.student, force=True,
+                          create_student=True)
+            if job.feedback:
+                run_converter(GenerateFeedback, config, assignment_id=job.assignment, student_id=job.student,
+                              force=True)
+    except Exception as err:  # nbgrader raises many types; one student's failure must not stop the batch
+        last = traceback.format_exception_only(type(err), err)[-1].strip()
+        error = f"autograding failed: {last}"
+    try:
+        run = json.loads(run_report.read_text())
+    except (OSError, ValueError):
+        run = {}
+    run_report.unlink(missing_ok=True)
+    outcome = Outcome(job.digest, error, list(job.findings) + run.get("flags", []), run.get("isolation", ""),
+                      round(time.monotonic() - start, 2), run.get("verdicts", {}))
+    tmp = reports / f"{job.student}.json.tmp"
+    tmp.write_text(json.dumps(outcome.__dict__, indent=1))
+    tmp.replace(reports / f"{job.student}.json")
+    return outcome
+
+
+def grading_config(job: Job, report_path: Path):
+    """nbgrader configuration for autograding one student: :class:`GuardedExecute` in place of
+    nbgrader's Execute, its kernels started through :mod:`autograder.sandbox` within ``job.limits``."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
+                                        SaveAutoGrades)
+
+    limits = job.limits
+    c = nbgrader_config(Path(job.workdir), job.db_url, cell_timeout=limits.cell_seconds)
+    c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    c.GuardedExecute.assignment = job.assignment
+    c.GuardedExecute.attacked = dict(job.attacked)
+    c.GuardedExecute.report_path = str(report_path)
+    c.GuardedExecute.notebook_timeout = limits.notebook_seconds
+    c.GuardedExecute.max_output_bytes = limits.max_output_bytes
+    c.SandboxedKernelManager.sandbox_options = sandbox_options(job)
+    c.SandboxedKernelManager.run_dir = job.run_dir
+    c.SandboxedKernelManager.fork_server = job.fork_server
+    return c
+
+
+def sandbox_options(job: Job) -> list[str]:
+    """Command-line options of the kernel launcher (:mod:`autograder.sandbox`) for ``job``."""
+    from autograder import sandbox
+
+    limits = job.limits
+    return sandbox.launcher_options(memory_mb=limits.memory_mb, max_procs=limits.max_procs,
+                                    wall_seconds=limits.notebook_seconds + 30, max_file_mb=limits.max_file_mb,
+                                    allow=sandbox.default_allow_list(), namespaces=job.sandbox,
+                                    mpl_cache=job.mpl_cache)
+
+
+# ---------------------------------------------------------------------------- a batch of students
+def run_jobs(jobs: list[Job], executor=None) -> dict[str, Outcome]:
+    """Grade every job, here (``executor`` None) or on ``executor``; a worker process that dies
+    costs only its own students, who are retried once in a fresh pool."""
+    outcomes: dict[str, Outcome] = {}
+    if executor is None:
+        return {job.student: run_job(job) for job in jobs}
+    pending = list(jobs)
+    for attempt in range(2):
+        if not pending:
+            break
+        own_pool = None
+        if attempt and isinstance(executor, ProcessPoolExecutor):
+            own_pool = worker_pool(executor._max_workers)
+        pool = own_pool or executor
+        try:
+            futures = {job.student: pool.submit(run_job, job) for job in pending}
+            failed = []
+            for student, future in futures.items():
+                try:
+                    outcomes[student] = future.result()
+                except Exception as err:  # the worker itself died (killed, out of memory)
+                    outcomes[student] = Outcome("", f"grading worker failed: {type(err).__name__}: {err}")
+                    failed.append(student)
+        finally:
+            if own_pool is not None:
+                own_pool.shutdown(wait=True, cancel_futures=True)
+        pending = [job for job in pending if job.student in failed]
+    return outcomes
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes ("spawn": fresh interpreters, nothing inherited from a parent that may hold
+    threads), started now and warmed up (nbgrader imported) while the batch gets ready."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    for _ in range(workers):
+        pool.submit(_warm_up)
+    return pool
+
+
+def _warm_up() -> None:
+    import nbgrader.converters  # noqa: F401
+
+
+@contextlib.contextmanager
+def kernel_server(kernel_env: dict[str, str]):
+    """A batch's run folder and kernel fork server, which imports torch and fetches the exercise
+    data while the batch gets ready; yields ``(run_dir, socket_path, data_problems)`` where
+    ``socket_path`` is "" when the server could not start (kernels then start the slow way) and
+    ``data_problems()`` lists data that could not be fetched. Both are removed at the end."""
+    run_dir = Path(tempfile.mkdtemp(prefix="autograder-run-"))
+    server_path = run_dir / "fork.sock"
+    with patched_environ(python_env(kernel_env)):
+        server = start_fork_server(server_path)
+
+    def ready() -> str:
+        return str(server_path) if wait_for_socket(str(server_path), process=server) else ""
+
+    def data_problems() -> list[str]:
+        report = Path(f"{server_path}.data.json")
+        if report.exists():
+            return json.loads(report.read_text())
+        return _prefetch_data()
+
+    try:
+        yield run_dir, ready, data_problems
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)    # the server stops once its socket is gone
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _prefetch_data() -> list[str]:
+    """Student kernels see the data directory read-only: fetch what the exercises read first."""
+    try:
+        from coursekit.data import prefetch_exercise_data
+    except ImportError:
+        return []
+    return prefetch_exercise_data()
+
+
+def matplotlib_cache() -> str:
+    """matplotlib's font cache, copied into each kernel's scratch folder (building it takes seconds
+    and prints a warning, and the kernel's home folder is read-only). Found the way matplotlib
+    looks for it, without importing matplotlib."""
+    configured = os.environ.get("MPLCONFIGDIR")
+    cache = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matplotlib"
+    return str(cache) if any(cache.glob("fontlist-*.json")) else ""
+
+
+# ---------------------------------------------------------------------------- a student's own check
+@dataclass
+class CheckReport:
+    """The visible tests of one notebook, run the way the grader runs it."""
+
+    passed: dict[str, bool] = field(default_factory=dict)       # test cell -> visible test passed
+    messages: dict[str, str] = field(default_factory=dict)      # test cell -> the error it raised
+    flags: list = field(default_factory=list)
+    isolation: str = ""
+
+
+def check_notebook(nb: NotebookNode, policy, workdir: Path) -> CheckReport:
+    """Execute ``nb`` in a sandboxed kernel under ``policy`` (same kernels, limits and guards as
+    grading; the hidden checks are the grader's alone) and say which visible tests pass."""
+    from nbgrader.utils import determine_grade
+
+    job = Job(policy.assignment, "you", str(workdir), "", policy.limits, False, "", sandbox=policy.sandbox,
+              mpl_cache=matplotlib_cache(), run_dir=str(workdir / "run"))
+    report_path = workdir / "check.json"
+    config = grading_config(job, report_path)
+    config.GuardedExecute.assignment = ""          # the visible tests alone decide here
+    executor = GuardedExecute(config=config)
+    with patched_environ(python_env({"COURSE_NO_PROGRESS": "1"})):
+        executor.preprocess(nb, {"metadata": {"path": str(workdir)}})
+    found = json.loads(report_path.read_text()) if report_path.exists() else {}
+    report = CheckReport(flags=found.get("flags", []), isolation=found.get("isolation", ""))
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            score, top = determine_grade(cell)
+            report.passed[meta["grade_id"]] = score == top
+            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.outputs if o.get("output_type") == "error"]
+            if errors:
+                report.messages[meta["grade_id"]] = errors[-1]
+    return report
