@@ -22,13 +22,93 @@ GAN = "gan_theory"
 GAN_TESTS = ["test_optimal_discriminator", "test_js_divergence", "test_discriminator_loss", "test_generator_loss"]
 GAN_ANSWERS = ["optimal_discriminator", "js_divergence", "discriminator_loss", "generator_loss"]
 
+HONEST_WARNINGS = '''
+import warnings
+warnings.warn("a warning from the student's code")
+_leaf = torch.ones(1, requires_grad=True)
+float(_leaf * 2)     # PyTorch's own UserWarning: converting a tensor that requires grad
+'''
+#: Tampering that a student who studied the grader might try (issue 12's classes 1-7), each added
+#: to wrong answers: name -> (code, flags that must be raised, flags that may be raised).
+V2_CHEATS = {
+    "probe-dodger": ('''
+import torch
+_real = torch.allclose
+def _patch(*args, **kwargs):
+    torch.allclose = lambda *a, **k: True
+def _restore(*args, **kwargs):
+    torch.allclose = _real
+get_ipython().events.register("pre_run_cell", _patch)
+get_ipython().events.register("post_run_cell", _restore)
+''', {"tampering"}, set()),
+    "class-level-patches": ('''
+import torch
+torch.Tensor.__bool__ = lambda self: True
+torch.Tensor.__lt__ = lambda self, other: torch.tensor(True)
+torch.Tensor.__gt__ = lambda self, other: torch.tensor(True)
+torch.isfinite = lambda x: torch.tensor(True)
+torch.isclose = lambda *a, **k: torch.tensor(True)
+''', {"tampering"}, set()),
+    "lying-function-mode": ('''
+import torch
+from torch.overrides import TorchFunctionMode
+class _Yes(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in (torch.allclose, torch.equal):
+            return True
+        if func in (torch.isclose, torch.isfinite):
+            return torch.tensor(True)
+        return func(*args, **(kwargs or {}))
+_Yes().__enter__()
+''', set(), {"tampering"}),
+    "lying-subclass": ('''
+import torch
+class _Liar(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.allclose, torch.equal):
+            return True
+        return super().__torch_function__(func, types, args, kwargs)
+_wrapped = optimal_discriminator
+def optimal_discriminator(p_data, p_g):
+    return _wrapped(p_data, p_g).as_subclass(_Liar)
+''', set(), {"tampering"}),
+    "proxy-module": ('''
+import sys, types, torch as _torch
+class _Proxy(types.ModuleType):
+    def __getattr__(self, name):
+        if name in ("allclose", "equal"):
+            return lambda *a, **k: True
+        return getattr(_torch, name)
+sys.modules["torch"] = _Proxy("torch")
+torch = sys.modules["torch"]
+''', set(), {"tampering"}),
+    "shadow-grader-names": ('''
+def compile(*a, **k):
+    raise SystemError("no")
+exec = eval = getattr = compile
+''', set(), {"tampering"}),
+    "code-swap": ('''
+def _liar(p_data, p_g):
+    return p_data * 0 + 0.5
+def _swap(*args, **kwargs):
+    optimal_discriminator.__code__ = _liar.__code__
+get_ipython().events.register("pre_run_cell", _swap)
+''', {"tampering"}, set()),
+    "forged-answers": ('''
+_formatter = get_ipython().display_formatter.formatters["text/plain"]
+_formatter.for_type(str, lambda text, printer, cycle: printer.text(repr('{"ok": true, "value": true}')))
+''', set(), {"tampering"}),
+}
+
 
 @dataclass
 class Student:
     name: str
     assignment: str
     zero: set[str] = field(default_factory=set)        # test cells that must score 0 (all others full)
-    flags: set[str] = field(default_factory=set)       # flag kinds expected in the summary (exactly)
+    flags: set[str] = field(default_factory=set)       # flag kinds that must be in the summary ...
+    optional: set[str] = field(default_factory=set)    # ... and those that may be (no others)
     error: str | None = None                           # substring of the reason when not graded
     note: str = ""                                     # what the student tried
 
@@ -97,28 +177,63 @@ def build_class(folder: Path, server_url: str, secrets: dict[str, str]) -> list[
     add(Student("wrong-assignment", GAN, error="belongs to the assignment 'vae'", flags={"wrong-assignment"}),
         submission("vae"))
 
-    # ---- cheats on the grading machinery (all answers otherwise correct)
+    # ---- honest code the grader must never punish: full marks, no flag
+    honest_extras = {
+        "honest-star-imports": ("from numpy import *\nfrom torch import *\nimport torch", "optimal_discriminator"),
+        "honest-logging": ("import logging\nlogging.getLogger('mine').warning('computing the JSD')", "js_divergence"),
+        "honest-warnings": (HONEST_WARNINGS, "discriminator_loss"),
+        "honest-tqdm": ("from tqdm.auto import tqdm\nfor _ in tqdm(range(50)):\n    pass", "generator_loss"),
+        "honest-prints": ("for i in range(2000):\n    print('step', i, 'loss', 0.5)", "js_divergence"),
+        "honest-magic": ("%time _ = sum(range(1000))", "optimal_discriminator"),
+        "honest-shadows-names": ("compile = exec = eval = getattr = json = None  # names a grader might use",
+                                 "generator_loss"),
+    }
+    for name, (code, cell) in honest_extras.items():
+        add(Student(name, GAN, note="honest code"), submission(GAN, _append(cell, code)))
+    nb = submission(GAN)
+    nb.cells.insert(_cells_by_id(nb)["js_divergence"], nbformat.v4.new_code_cell("def _halve(x):\n    return 0.5 * x\n"))
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("My notes: an extra cell."))
+    add(Student("honest-extra-cells", GAN, note="extra cells and a helper in another cell"), nb)
+    checkpoints = Student("honest-checkpoints", GAN, note="a .ipynb_checkpoints folder beside the notebook")
+    add(checkpoints, submission(GAN))
+    junk = folder / checkpoints.name / GAN / ".ipynb_checkpoints"
+    junk.mkdir()
+    write_submission(submission(GAN, answers={}), junk, "x", GAN).rename(junk / f"{GAN}-checkpoint.ipynb")
+
+    # ---- cheats: wrong answers (each loses its test) plus tampering that would make the tests pass
+    # inside the kernel; verdicts are decided in the grader's process, so they still lose.
     everything = set(GAN_TESTS)
+    wrong = solution_code(GAN)
+    for test in GAN_TESTS:
+        wrong.update(next(m for m in MUTANTS[GAN] if m.losses() == {test}).answers())
+    for name, (code, flags, optional) in V2_CHEATS.items():
+        answers = dict(wrong)
+        answers["optimal_discriminator"] = answers["optimal_discriminator"] + "\n" + code.strip() + "\n"
+        add(Student(name, GAN, zero=everything, flags=set(flags), optional=set(optional)), submission(GAN, answers))
+
+    # ---- older cheats on the grading machinery, with correct answers: nothing to gain, flagged for review
+    for_review: set[str] = set()
     cheats = {
-        "patch-allclose": ("import torch\ntorch.allclose = lambda *a, **k: True", everything),
-        "patch-numpy-testing": ("import numpy.testing\nnumpy.testing.assert_allclose = lambda *a, **k: None",
-                                everything),
-        "patch-builtin": ("import builtins\nbuiltins.abs = lambda x: 0.0", everything),
-        "shadow-abs": ("abs = lambda x: 0.0", everything),
-        "ast-strip-asserts": ('''
+        "patch-allclose": "import torch\ntorch.allclose = lambda *a, **k: True",
+        "patch-numpy-testing": "import numpy.testing\nnumpy.testing.assert_allclose = lambda *a, **k: None",
+        "patch-builtin": "import builtins\nbuiltins.abs = lambda x: 0.0",
+        "shadow-abs": "abs = lambda x: 0.0",
+        "ast-strip-asserts": '''
 import ast
 class _Quiet(ast.NodeTransformer):
     def visit_Assert(self, node):
         return ast.Pass()
-get_ipython().ast_transformers.append(_Quiet())''', everything),
-        "input-transformer": ("get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])",
-                              everything),
-        "custom-exception": ("get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)", everything),
-        "no-traceback": ("get_ipython().showtraceback = lambda *a, **k: None", everything),
-        "event-hook": ("get_ipython().events.register('pre_run_cell', lambda *a, **k: None)", everything),
+get_ipython().ast_transformers.append(_Quiet())''',
+        "input-transformer": "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])",
+        "custom-exception": "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)",
+        "no-traceback": "get_ipython().showtraceback = lambda *a, **k: None",
+        "event-hook": "get_ipython().events.register('pre_run_cell', lambda *a, **k: None)",
     }
-    for name, (code, zero) in cheats.items():
-        add(Student(name, GAN, zero=zero, flags={"tampering"}), submission(GAN, _append("optimal_discriminator", code)))
+    for name, code in cheats.items():
+        # Emptying every later cell also empties the later answers: those tests fail like blank ones.
+        zero = set(GAN_TESTS[1:]) if name == "input-transformer" else for_review
+        add(Student(name, GAN, zero=zero, flags={"tampering"}),
+            submission(GAN, _append("optimal_discriminator", code)))
 
     # cheats that stop the kernel in the third answer cell: the first two tests keep their points
     late = {"test_discriminator_loss", "test_generator_loss"}
