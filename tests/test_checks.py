@@ -16,6 +16,7 @@ from autograder.checks import checks_file, run_checks_locally
 from autograder.course import assignments
 from autograder.synthetic import notebook_namespace, solution_code
 from tests.answers import ALTERNATIVES
+from tests.answers_blind import BLIND
 from tests.mutants import MUTANTS
 
 CHECKED = [a for a in assignments() if checks_file(a).is_file()]
@@ -54,8 +55,9 @@ def test_each_wrong_answer_fails_exactly_its_checks(assignment):
 
 @pytest.mark.parametrize("assignment", CHECKED)
 def test_each_alternative_correct_answer_passes(assignment):
+    """Ours and the blind ones (tests/answers_blind.py: written from the student notebook alone)."""
     problems = []
-    for answer in ALTERNATIVES.get(assignment, []):
+    for answer in ALTERNATIVES.get(assignment, []) + BLIND.get(assignment, []):
         answers = solution_code(assignment)
         answers.update(answer.answers())
         failed = _failed(_verdicts(assignment, answers))

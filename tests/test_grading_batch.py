@@ -18,6 +18,7 @@ import pytest
 
 from autograder.course import REPO
 from autograder.grading import grade
+from autograder.intake import read_roster as roster_rows
 from autograder.lms import read_roster, unpack
 from autograder.synthetic import solution_code, submission, write_submission
 from tests.mutants import MUTANTS
@@ -78,7 +79,7 @@ def test_killed_batch_resumes_to_the_same_gradebook_and_reruns_skip_unchanged_wo
     archive, roster = _canvas_class(tmp_path)
     reference = tmp_path / "reference"
     result = grade(GAN, unpack(archive, GAN, tmp_path / "plain", read_roster(roster), {f"{GAN}.ipynb"}).folder,
-                   reference, roster=read_roster(roster), feedback=False)
+                   reference, roster=roster_rows(roster), feedback=False)
     assert len(result.scores) == 7 and result.missing == ["absent"]
 
     work = tmp_path / "killed"
