@@ -372,6 +372,7 @@ def grading_config(workdir: Path, db_url: str, limits: Limits, *, attacked: dict
                                         SaveAutoGrades)
 
     from autograder.guard import GuardedExecute
+    from autograder.sandbox import default_allow_list, launcher_options
 
     c = nbgrader_config(workdir, db_url, cell_timeout=limits.cell_seconds)
     c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
@@ -380,13 +381,10 @@ def grading_config(workdir: Path, db_url: str, limits: Limits, *, attacked: dict
     c.GuardedExecute.report_path = str(report_path or "")
     c.GuardedExecute.notebook_timeout = limits.notebook_seconds
     c.GuardedExecute.max_output_bytes = limits.max_output_bytes
-    options = ["--memory-mb", str(limits.memory_mb), "--max-procs", str(limits.max_procs),
-               "--wall", str(limits.notebook_seconds + 30), "--max-file-mb", str(limits.max_file_mb)]
-    options += [arg for path in hide or [] for arg in ("--hide", path)]
-    if mpl_cache:
-        options += ["--mpl-cache", mpl_cache]
-    if not sandbox:
-        options.append("--no-namespaces")
+    options = launcher_options(memory_mb=limits.memory_mb, max_procs=limits.max_procs,
+                               wall_seconds=limits.notebook_seconds + 30, max_file_mb=limits.max_file_mb,
+                               allow=default_allow_list(), namespaces=sandbox, mpl_cache=mpl_cache)
+    options += [arg for path in hide or [] for arg in ("--hide", path)]   # inside allowed paths only
     c.SandboxedKernelManager.sandbox_options = options
     c.SandboxedKernelManager.run_dir = run_dir
     c.SandboxedKernelManager.fork_server = fork_server
