@@ -65,7 +65,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC = 32, 1024, 2048, 4096, 16384
 MS_PRIVATE, MS_RELATIME, MS_STRICTATIME = 1 << 18, 1 << 21, 1 << 24
 MNT_DETACH = 2
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 1, 24, 38, 47, 4
 #: The user a kernel started by root runs as once its file system is built (``nobody``).
 KERNEL_UID = KERNEL_GID = 65534
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
@@ -402,6 +402,7 @@ def _kernel_process(args: argparse.Namespace, own: Path, isolation: str, inline:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if isolation == "namespaces":
             _drop_privileges(switch_user)
+            _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)   # after setuid, which clears it
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         if inline and args.command[1:3] == ["-m", "ipykernel_launcher"]:
             import tempfile
@@ -452,8 +453,12 @@ def _kernel_parent(args: argparse.Namespace, own: Path, inline: bool = False) ->
     isolation = "limits only" if args.no_namespaces else _enter_namespaces()
     (own / "isolation.txt").write_text(isolation)
     if isolation == "namespaces":
+        # A pid 1 ignores signals it has no handler for (SIGTERM included): this process outlives
+        # the grader's SIGTERM, so that the launcher's SIGKILL finds the whole tree.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         inner = os.fork()           # the first process of a new pid namespace is its pid 1
         if inner == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             _kernel_process(args, own, isolation, inline)
         _, status = os.waitpid(inner, 0)
         os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
@@ -571,12 +576,36 @@ class MemoryCgroup:
                 time.sleep(0.02)
 
 
-def _tree(pid: int):
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc/PID/task/TID/children (a scan of every process of the
+    machine, as psutil does, costs more than the rest of a poll), else from psutil."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue                               # ended meanwhile
+        found.append(current)
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    pending += [int(child) for child in handle.read().split()]
+            except FileNotFoundError:
+                if not os.path.exists(f"/proc/{current}/task/{task}"):
+                    continue                       # a thread that ended
+                return _tree_psutil(pid)           # a kernel built without CONFIG_PROC_CHILDREN
+            except OSError:
+                continue
+    return found
+
+
+def _tree_psutil(pid: int) -> list[int]:
     import psutil
 
     try:
         root = psutil.Process(pid)
-        return [root] + root.children(recursive=True)
+        return [pid] + [child.pid for child in root.children(recursive=True)]
     except psutil.Error:
         return []
 
@@ -678,12 +707,10 @@ def _folder_bytes(own: Path, cap: int = 10_000) -> tuple[int, int]:
 
 
 def _kill_tree(pid: int) -> None:
-    import psutil
-
-    for proc in reversed(_tree(pid)):
+    for member in reversed(_tree(pid)):
         try:
-            proc.kill()
-        except psutil.Error:
+            os.kill(member, signal.SIGKILL)
+        except OSError:
             pass
 
 
@@ -857,7 +884,10 @@ def _write_status(own: Path, status: dict) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w") as handle:
         handle.write(json.dumps(status))
-    tmp.replace(own / "status.json")
+    target = own / "status.json"
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target, ignore_errors=True)        # a folder the kernel made in its place
+    tmp.replace(target)
 
 
 def _ending(exit_code: int, args: argparse.Namespace, setup_error: str | None) -> tuple[str, str | None, str]:
@@ -907,26 +937,17 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, lambda *_: _killpg(pid, signal.SIGINT))
     else:
         pid, conn = _start_kernel(args, own), None
+    stopping = []                                   # SIGTERM (the grader shutting the kernel down)
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
 
-    def stop(*_):
-        if conn is not None:
-            _killpg(pid)
-        else:
-            _kill_tree(pid)
-        if cgroup is not None:
-            cgroup.remove()
-        os._exit(143)
-
-    signal.signal(signal.SIGTERM, stop)
-
-    reason, kind, start, exit_code, parent = None, None, time.monotonic(), None, os.getppid()
+    reason, kind, detail, start, exit_code, parent = None, None, None, time.monotonic(), None, os.getppid()
     peak = {"anonymous": 0, "shared": 0, "memfd": 0}
     while exit_code is None:
         exit_code = _finished(pid, conn)
         if exit_code is not None:
             break
         tree = _tree(pid)
-        usage = memory_usage([p.pid for p in tree], own)
+        usage = memory_usage(tree, own)
         if sum(usage.values()) >= sum(peak.values()):
             peak = usage
         folder, entries = _folder_bytes(own)
@@ -939,23 +960,26 @@ def main(argv: list[str] | None = None) -> int:
             reason = (f"the notebook wrote more than {args.scratch_mb} MB or 10000 files into its folder")
         elif args.wall and time.monotonic() - start > args.wall:
             kind, reason = "time", f"notebook time limit exceeded ({args.wall:g} s)"
-        elif os.getppid() != parent:
-            kind, reason = "exit", "the grader stopped"       # no orphaned kernels after a killed batch
+        elif os.getppid() != parent or stopping:
+            # no orphaned kernels after a killed batch (not a limit: no reason)
+            kind, detail = "exit", "the grader stopped" if os.getppid() != parent else "stopped by the grader"
+            break
         if reason:
-            if conn is not None:
-                _killpg(pid)
-            else:
-                _kill_tree(pid)
-            while exit_code is None:
-                exit_code = _finished(pid, conn, block=True)
+            detail = reason
             break
         time.sleep(0.2)
+    if exit_code is None:                           # stop it (a limit, or the grader)
+        if conn is not None:
+            _killpg(pid)
+        else:
+            _kill_tree(pid)
+        while exit_code is None:
+            exit_code = _finished(pid, conn, block=True)
     setup_error = _read_small(own / "setup-error.txt")
-    detail = reason
     if reason is None and cgroup is not None and cgroup.oom_kills():
         kind, reason = "memory", _memory_reason(args.memory_mb, peak)     # the OS stopped it at the limit
         detail = reason
-    elif reason is None:
+    elif kind is None:
         kind, reason, detail = _ending(exit_code, args, setup_error)
     status = {"kind": kind, "reason": reason, "detail": detail, "exit_code": exit_code,
               "seconds": round(time.monotonic() - start, 2),

@@ -194,6 +194,13 @@ def test_memory_outside_the_resident_set_counts(tmp_path, how, accounting):
         assert status["memory_peak_mb"][where] > 250, status
 
 
+def test_without_namespaces_the_limits_still_apply(tmp_path):
+    output, status = sandboxed(tmp_path, _allocation("memfd", 600, hold=30), "--memory-mb", "300", "--no-namespaces",
+                               "--no-cgroup")
+    assert status["isolation"] == "limits only" and status["kind"] == "memory", status
+    assert status["memory_peak_mb"]["memfd"] > 250, status
+
+
 def test_memory_below_the_limit_survives(tmp_path):
     code = "\n".join(_allocation(how, 48, hold=0.5).replace("held", f"held_{how}").replace("'big'", f"'{how}'")
                      .replace("/dev/shm/big", f"/dev/shm/{how}") for how in sorted(ALLOCATE))
