@@ -103,6 +103,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         while not path.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         try:
+            # The kernel can write in its own folder: only the launcher's file (ours) is believed.
+            if path.stat().st_uid != os.getuid():
+                return {}
             return json.loads(path.read_text())
         except (OSError, ValueError):
             return {}

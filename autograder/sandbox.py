@@ -1028,19 +1028,3 @@ def _finished(pid: int, conn, block: bool = False) -> int | None:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def default_allow_list() -> list[str]:   # TEMPORARY shim until the allow-list file system lands
-    return []
-
-
-def launcher_options(*, memory_mb: int, max_procs: int, wall_seconds: int, max_file_mb: int, allow: list[str],
-                     namespaces: bool, mpl_cache: str) -> list[str]:   # TEMPORARY shim
-    from autograder.course import REPO, SOLUTIONS
-
-    options = ["--memory-mb", str(memory_mb), "--max-procs", str(max_procs), "--wall", str(wall_seconds),
-               "--max-file-mb", str(max_file_mb), "--hide", str(SOLUTIONS), "--hide", str(REPO / ".git")]
-    if mpl_cache:
-        options += ["--mpl-cache", mpl_cache]
-    if not namespaces:
-        options.append("--no-namespaces")
-    return options
