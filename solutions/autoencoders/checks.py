@@ -49,10 +49,10 @@ def in_band(value: float, expected: float, sd: float) -> bool:
 
 
 def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Correlation of two zero-mean samples (not re-centred: under independence it is about
-    N(0, 1/n), and a shared component of any sign shows)."""
+    """Sample correlation of two paired samples: about N(0, 1/n) when they are independent."""
     a, b = a.double().flatten(), b.double().flatten()
-    return float((a * b).sum() / torch.sqrt((a * a).sum() * (b * b).sum()))
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / torch.sqrt((a * a).sum() * (b * b).sum()).clamp_min(1e-300))
 
 
 def uncorrelated(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -76,21 +76,35 @@ def corrupt(student):
         "corrupt must keep the input's shape and dtype (float64 in, float64 out)"
     assert close(student.corrupt(x64, 0.0), x64, atol=1e-6, rtol=0), "with sigma = 0 the image must come back unchanged"
 
-    # The noise, as the student's corrupt draws it: x = 1/2 everywhere, sigma = 0.2, so the
-    # noise is clipped at +-0.5 = 2.5 sigma.
-    sigma, half = 0.2, torch.full((100, 1, 28, 28), 0.5)
+    # The noise, as the student's corrupt draws it: x = 1/2 everywhere, sigma = 0.1, so the
+    # noise is clipped at +-0.5 = 5 sigma (rarely: the moments below still count it).
+    sigma, half = 0.1, torch.full((100, 1, 28, 28), 0.5)
     first = student.corrupt(half, sigma)
     assert is_tensor(first, half.shape) and finite(first), "corrupt must return finite values of the input's shape"
     assert float(first.min()) >= 0 and float(first.max()) <= 1, "corrupted pixels must lie in [0, 1]"
     noise = first.double() - 0.5
     n = noise.numel()
     m2, m4 = clipped_normal_moments(sigma, 0.5)
+    # Structure first (one draw per image, or one per pixel shared by all images, shows here as
+    # a variance that vanishes): for independent draws the mean within-image (across-image) variance
+    # is the total variance, so half of it is ~100 standard deviations away.
+    total = float(noise.var())
+    assert float(noise.flatten(1).var(dim=1).mean()) > total / 2, \
+        "the noise hardly varies between the pixels of one image: draw it independently for every pixel"
+    assert float(noise.flatten(1).var(dim=0).mean()) > total / 2, \
+        "the noise hardly varies from image to image at a given pixel: draw it independently for every image"
+    assert uncorrelated(noise[..., :, 1:], noise[..., :, :-1]), \
+        "the noise of neighbouring pixels in a row is correlated: draw it independently for every pixel"
+    assert uncorrelated(noise[..., 1:, :], noise[..., :-1, :]), \
+        "the noise of neighbouring pixels in a column is correlated: draw it independently for every pixel"
+    assert uncorrelated(noise[1:], noise[:-1]), \
+        "the noise of the same pixel in different images is correlated: draw it independently for every image"
     mean = float(noise.mean())
     assert in_band(mean, 0.0, math.sqrt(m2 / n)), f"the noise must have mean 0; its mean is {mean:.4f}"
     power = float((noise ** 2).mean())
     assert in_band(power, m2, math.sqrt((m4 - m2 ** 2) / n)), (
-        f"with sigma = 0.2 on pixels of value 0.5 the mean squared noise should be {m2:.5f} "
-        f"(noise of standard deviation sigma, then clipping); got {power:.5f}")
+        f"with sigma = 0.1 on pixels of value 0.5 the mean squared noise should be {m2:.5f} "
+        f"(noise of standard deviation sigma); got {power:.5f}")
     for k in (1, 2):
         p = 2 * normal_tail(k)
         low, high = binomial_band(n, p, SIGMAS)
@@ -98,12 +112,6 @@ def corrupt(student):
         assert low <= got <= high, (
             f"the noise is not Gaussian: {100 * p:.2f}% of Gaussian draws lie more than {k} sigma from 0, "
             f"yours {100 * got:.2f}%")
-    assert uncorrelated(noise[..., :, 1:], noise[..., :, :-1]), \
-        "the noise of neighbouring pixels in a row is correlated: draw it independently for every pixel"
-    assert uncorrelated(noise[..., 1:, :], noise[..., :-1, :]), \
-        "the noise of neighbouring pixels in a column is correlated: draw it independently for every pixel"
-    assert uncorrelated(noise[1:], noise[:-1]), \
-        "the noise of the same pixel in different images is correlated: draw it independently for every image"
     second = student.corrupt(half, sigma)
     assert is_tensor(second, half.shape) and uncorrelated(second.double() - 0.5, noise), \
         "two calls with the same input drew the same (or correlated) noise: every call must draw fresh noise"

@@ -35,10 +35,10 @@ def in_band(value: float, expected: float, sd: float) -> bool:
 
 
 def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Correlation of two zero-mean samples (not re-centred: under independence it is about
-    N(0, 1/n), and a shared component of any sign shows)."""
+    """Sample correlation of two paired samples: about N(0, 1/n) when they are independent."""
     a, b = a.double().flatten(), b.double().flatten()
-    return float((a * b).sum() / torch.sqrt((a * a).sum() * (b * b).sum()))
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / torch.sqrt((a * a).sum() * (b * b).sum()).clamp_min(1e-300))
 
 
 def uncorrelated(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -67,6 +67,16 @@ def reparameterize(student):
     assert finite(z), "z must be finite"
     eps = (z.double() - 2.0) / 0.5
     n = eps.numel()
+    # Structure first: for independent draws the mean variance within a row (a column) is the
+    # total variance, so half of it is ~50 standard deviations away.
+    assert float(eps.var(dim=1).mean()) > float(eps.var()) / 2, \
+        "eps hardly varies across the latent dimensions of a sample: draw it independently for every element"
+    assert float(eps.var(dim=0).mean()) > float(eps.var()) / 2, \
+        "eps hardly varies across the samples of the batch: draw it independently for every element"
+    assert uncorrelated(eps[:, 1:], eps[:, :-1]), \
+        "eps is correlated across the latent dimensions of a sample: draw it independently for every element"
+    assert uncorrelated(eps[1:], eps[:-1]), \
+        "eps is correlated across the samples of the batch: draw it independently for every element"
     assert in_band(float(eps.mean()), 0.0, 1 / math.sqrt(n)), \
         f"the samples must be centred on mu = 2; their mean is {float(z.double().mean()):.4f}"
     power = float((eps ** 2).mean())
@@ -84,6 +94,16 @@ def reparameterize(student):
     assert is_tensor(z, mu.shape) and finite(z), "z must be a finite tensor of the shape of mu"
     eps = (z.double() - mu.double()) / sigma
     n = eps.numel()
+    # Structure first: for independent draws the mean variance within a row (a column) is the
+    # total variance, so half of it is ~50 standard deviations away.
+    assert float(eps.var(dim=1).mean()) > float(eps.var()) / 2, \
+        "eps hardly varies across the latent dimensions of a sample: draw it independently for every element"
+    assert float(eps.var(dim=0).mean()) > float(eps.var()) / 2, \
+        "eps hardly varies across the samples of the batch: draw it independently for every element"
+    assert uncorrelated(eps[:, 1:], eps[:, :-1]), \
+        "eps is correlated across the latent dimensions of a sample: draw it independently for every element"
+    assert uncorrelated(eps[1:], eps[:-1]), \
+        "eps is correlated across the samples of the batch: draw it independently for every element"
     assert in_band(float(eps.mean()), 0.0, 1 / math.sqrt(n)), \
         "z - mu must have mean 0 (mu and logvar differing from element to element)"
     power = float((eps ** 2).mean())
@@ -96,10 +116,6 @@ def reparameterize(student):
         got = share(eps.abs() > k)
         assert low <= got <= high, (
             f"eps is not Gaussian: {100 * p:.2f}% of N(0, 1) draws lie more than {k} from 0, yours {100 * got:.2f}%")
-    assert uncorrelated(eps[:, 1:], eps[:, :-1]), \
-        "eps is correlated across the latent dimensions of a sample: draw it independently for every element"
-    assert uncorrelated(eps[1:], eps[:-1]), \
-        "eps is correlated across the samples of the batch: draw it independently for every element"
     again = student.reparameterize(mu, logvar)
     assert is_tensor(again, mu.shape) and uncorrelated((again.double() - mu.double()) / sigma, eps), \
         "two calls with the same mu and logvar drew the same (or correlated) eps: every call must draw fresh noise"
