@@ -378,6 +378,11 @@ def interpolate(z_start, z_end, steps):
         out[k] = (1 - t) * z_start + t * z_end
     return out
 '''}, "a preallocated tensor filled in place"),
+    Answer("interpolate-default-dtype-t", {"interpolate": '''
+def interpolate(z_start, z_end, steps):
+    t = torch.linspace(0, 1, steps).reshape(-1, *([1] * z_start.dim())).to(z_start.device)
+    return (1 - t) * z_start + t * z_end
+'''}, "t in the default dtype (float32): float32-accurate, the dtype of z by type promotion"),
     Answer("interpolate-float64-then-cast", {"interpolate": '''
 def interpolate(z_start, z_end, steps):
     t = torch.linspace(0, 1, steps, dtype=torch.float64, device=z_start.device)
