@@ -11,10 +11,11 @@ step and sampling call runs at no cost on any machine, and calls :func:`install`
   kernels do not check this (a convolution with a meta weight accepts a CPU input), hence the hook;
 * lets a notebook go on past the places where it reads values, as it would on a GPU:
   ``.item()``, ``float()``, ``bool()``, ``.tolist()``, ``.cpu()`` and ``.to("cpu")`` of a meta tensor
-  give zeros of the right shape and dtype (``False`` for ``bool``), on the CPU, and
-  ``torch.autocast("meta")`` is allowed (as on the CPU), ``Module.to("meta")`` keeps the
-  parameter objects (as ``.to("cuda")`` does) and distributions do not validate their (absent) values. ``.numpy()`` (and so ``np.asarray`` and
-  plotting) of a meta tensor still fails, as it does for a CUDA tensor: that is a device bug too.
+  give zeros of the right shape and dtype (``False`` for ``bool``), on the CPU;
+  ``torch.autocast("meta")`` is allowed (as on the CPU); ``Module.to("meta")`` keeps the parameter
+  objects (as ``.to("cuda")`` does); distributions do not validate their (absent) values.
+  ``.numpy()`` (and so ``np.asarray`` and plotting) of a meta tensor still fails, as it does for a
+  CUDA tensor: that is a device bug too.
 
 :func:`run_notebook` executes a notebook that way (errors do not stop it) and sorts its errors:
 the device mismatches (:func:`is_device_mismatch`) and the rest, which in check mode are expected
@@ -36,21 +37,23 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 aten = torch.ops.aten
 
-#: What PyTorch says when tensors of one operation sit on different devices. The first five are
-#: CUDA's and the hook's own messages; the others come from PyTorch's meta and CPU code paths.
+#: What PyTorch says when tensors of one operation sit on different devices (case-insensitive):
+#: CUDA kernels, the hook below (which words its errors like CUDA), PyTorch's meta and CPU code.
+_ACCEL = r"(cuda|meta|mps|xpu)"
 MISMATCH_PATTERNS = (
     r"Expected all tensors to be on the same device",            # CUDA kernels, this hook, optimizers
-    r"Input type \([^)]*(cuda|meta)[^)]*\) and (weight|bias) type \((?![^)]*(cuda|meta))[^)]*\) should be the same",
-    r"Input type \((?![^)]*(cuda|meta))[^)]*\) and (weight|bias) type \([^)]*(cuda|meta)[^)]*\) should be the same",
+    # convolutions on CUDA; the two types differ in device, not only in dtype
+    rf"Input type \([^)]*{_ACCEL}[^)]*\) and (weight|bias) type \((?![^)]*{_ACCEL})[^)]*\) should be the same",
+    rf"Input type \((?![^)]*{_ACCEL})[^)]*\) and (weight|bias) type \([^)]*{_ACCEL}[^)]*\) should be the same",
     r"indices should be either on cpu or on the same device as the indexed tensor",
     r"Expected a '\w+' device type for generator but found '\w+'",
     r"Tensor on device \S+ is not on the expected device \S+!",     # meta kernels (torch._prims_common)
     r"Cannot inplace into non-meta tensor with meta tensor argument",
     r"\bto be on the same device\b|\bmust be on the same device\b",  # linalg, foreach, conv, dot, index_put
     r"returned an invalid gradient at index \d+ - expected device",  # autograd
-    r"can't convert (cuda|meta|mps|xpu)\S* device type tensor to numpy",  # .numpy(), np.asarray, plots
+    rf"can't convert {_ACCEL}\S* device type tensor to numpy",     # .numpy(), np.asarray, plots
 )
-_MISMATCH = re.compile("|".join(f"(?:{p})" for p in MISMATCH_PATTERNS))
+_MISMATCH = re.compile("|".join(f"(?:{p})" for p in MISMATCH_PATTERNS), re.IGNORECASE)
 
 # Operations that legitimately take tensors on two devices.
 _COPIES = {aten._to_copy, aten.copy_, aten._copy_from, aten._copy_from_and_resize, aten._foreach_copy_,
@@ -216,7 +219,8 @@ class CheckResult:
                  f"{len(self.mismatches)} device mismatch(es), {self.seconds:.1f} s"]
         for e in self.errors:
             kind = "DEVICE MISMATCH" if e.mismatch else "other error"
-            lines.append(f"  cell {e.cell}: {kind}: {e.ename}: {e.evalue[:300]}" + (f"\n    at {e.line}" if e.line else ""))
+            where = f"\n    at {e.line}" if e.line else ""
+            lines.append(f"  cell {e.cell}: {kind}: {e.ename}: {e.evalue[:300]}{where}")
         return "\n".join(lines)
 
 
@@ -242,20 +246,26 @@ def check_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_notebook(path: str | Path, cell_timeout: int = 60, kernel: str = "python3") -> CheckResult:
+def run_notebook(path: str | Path, cell_timeout: int = 60, setup_timeout: int = 300,
+                 kernel: str = "python3") -> CheckResult:
     """Execute a notebook in check mode, in one kernel, going on after errors.
 
     The kernel gets :func:`check_environment` and runs in the notebook's folder. A cell that runs
     longer than ``cell_timeout`` seconds is interrupted and counts as an error (not a mismatch):
-    meta compute is free, so only CPU work can be slow.
+    meta compute is free, so only CPU work can be slow. The cells up to the one that picks the
+    device (imports, data) get ``setup_timeout``.
     """
     import nbformat
     from nbclient import NotebookClient
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    picks = [i for i in code if "get_device(" in nb.cells[i].source] or code[:1]
+    setup = {id(c) for c in nb.cells[:picks[0] + 1]} if picks else set()
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name=kernel, allow_errors=True,
-                            interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent)}})
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent)}},
+                            timeout_func=lambda cell: setup_timeout if id(cell) in setup else cell_timeout)
     start = time.perf_counter()
     client.execute(env=check_environment())
     result = CheckResult(str(path), seconds=time.perf_counter() - start)

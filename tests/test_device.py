@@ -237,6 +237,7 @@ MISMATCHES = [
     # CUDA (chapter 4 on an H100, issue 14) and CUDA kernels
     "Input type (torch.cuda.FloatTensor) and weight type (torch.FloatTensor) should be the same",
     "Input type (torch.FloatTensor) and weight type (torch.cuda.FloatTensor) should be the same",
+    "Input type (CUDABFloat16Type) and weight type (CPUBFloat16Type) should be the same",
     "Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu! "
     "(when checking argument for argument mat1 in method wrapper_CUDA_addmm)",
     "Expected all tensors to be on the same device, but got mat2 is on cpu, different from other tensors on cuda:0",
@@ -253,6 +254,7 @@ MISMATCHES = [
 ]
 NOT_MISMATCHES = [
     "Input type (torch.cuda.DoubleTensor) and weight type (torch.cuda.FloatTensor) should be the same",
+    "Input type (CUDADoubleType) and weight type (CUDAFloatType) should be the same",
     "Input type (double) and bias type (float) should be the same",
     "mat1 and mat2 shapes cannot be multiplied (3x4 and 5x2)",
     "Tensor.item() cannot be called on meta tensors",
@@ -272,21 +274,20 @@ def test_matcher_ignores_other_errors(message):
     assert not is_device_mismatch(message)
 
 
-def test_get_device_reads_course_device():
-    script = "import coursekit, coursekit.devicecheck as dc, torch\n" \
-             "print(coursekit.get_device(), coursekit.get_device('cpu'), dc.installed(), torch.cuda.is_available())"
+def test_get_device_reads_course_device(monkeypatch):
+    import torch
 
-    def run(value: str | None) -> tuple[list[str], str]:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        env.pop("COURSE_DEVICE", None)
-        if value is not None:
-            env["COURSE_DEVICE"] = value
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
-        return done.stdout.split(), done.stderr
+    from coursekit import devicecheck, get_device
 
-    default, _ = run(None)
-    assert default[:3] == ["cuda" if default[3] == "True" else "cpu", "cpu", "False"]
-    assert run("cpu")[0][:3] == ["cpu", "cpu", "False"]
-    assert run("meta")[0][:3] == ["meta", "cpu", "True"]
-    out, err = run("gpu")
-    assert out == [] and "COURSE_DEVICE='gpu' is not a device name" in err
+    default = "cuda" if torch.cuda.is_available() else "cpu"
+    for value, expected in [(None, default), ("", default), (" cpu ", "cpu"), ("cuda:1", "cuda:1")]:
+        if value is None:
+            monkeypatch.delenv("COURSE_DEVICE", raising=False)
+        else:
+            monkeypatch.setenv("COURSE_DEVICE", value)
+        assert str(get_device()) == expected
+        assert str(get_device("cpu")) == "cpu"
+    monkeypatch.setenv("COURSE_DEVICE", "gpu")
+    with pytest.raises(ValueError, match="COURSE_DEVICE='gpu' is not a device name"):
+        get_device()
+    assert not devicecheck.installed()       # only COURSE_DEVICE=meta turns the check on (see PROBE)
