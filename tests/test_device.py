@@ -32,8 +32,9 @@ WORKERS = max(2, (os.cpu_count() or 2)) + 1      # kernels mostly wait on import
 @pytest.fixture(scope="module")
 def checked(request) -> dict[str, Future]:
     """Start the check of every notebook selected in this session, in parallel kernels."""
-    selected = [item.callspec.params["notebook"] for item in request.session.items
-                if item.module is request.module and "notebook" in getattr(getattr(item, "callspec", None), "params", {})]
+    params = [getattr(getattr(item, "callspec", None), "params", {}) for item in request.session.items
+              if item.module is request.module]
+    selected = [p["notebook"] for p in params if "notebook" in p]
     pool = ThreadPoolExecutor(max_workers=WORKERS)
     futures = {nb: pool.submit(run_notebook, REPO / nb, CELL_TIMEOUT) for nb in dict.fromkeys(selected)}
     yield futures
@@ -102,7 +103,8 @@ out = net(torch.randn(3, 4))              # planted: the input stays on the CPU"
 class Generator(nn.Module):
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(nn.ConvTranspose2d(8, 16, 4), nn.BatchNorm2d(16), nn.ReLU(), nn.ConvTranspose2d(16, 1, 4))
+        self.net = nn.Sequential(nn.ConvTranspose2d(8, 16, 4), nn.BatchNorm2d(16), nn.ReLU(),
+                                 nn.ConvTranspose2d(16, 1, 4))
     def forward(self, z):
         return self.net(z[:, :, None, None])
 
