@@ -38,7 +38,7 @@ def checked(request) -> dict[str, Future]:
     pool = ThreadPoolExecutor(max_workers=WORKERS)
     futures = {nb: pool.submit(run_notebook, REPO / nb, CELL_TIMEOUT) for nb in dict.fromkeys(selected)}
     yield futures
-    pool.shutdown(wait=True)
+    pool.shutdown(wait=True, cancel_futures=True)     # early exit (-x): drop the ones not started
     coverage = {nb: _coverage(f.result()) for nb, f in futures.items() if f.done() and not f.exception()}
     if coverage:
         path = OUTPUT / "device" / "coverage.json"
