@@ -7,11 +7,12 @@ chapter itself.
 
 Modules
 -------
-runtime   device choice, seeding, the quick setting, metric reporting
-data      the data directory, the offline mirror, data set loaders
-training  in-memory mini-batches and progress bars
-plotting  image grids and small figure helpers
-widgets   ipywidgets helpers used by the chapters
+runtime      device choice (COURSE_DEVICE), seeding, the quick setting, metric reporting
+devicecheck  the device check (COURSE_DEVICE=meta): device mismatches found without a GPU
+data         the data directory, the offline mirror, data set loaders
+training     in-memory mini-batches and progress bars
+plotting     image grids and small figure helpers
+widgets      ipywidgets helpers used by the chapters
 """
 
 from coursekit.runtime import get_device, quick, report, seed_everything

@@ -12,6 +12,8 @@ import torch
 
 #: Set to 1 to make every chapter and solution notebook train for a few steps only (CI).
 QUICK_ENV = "COURSE_QUICK"
+#: Device override: ``cpu``, ``cuda``, ``cuda:1``, ... or ``meta`` (the device check, see :mod:`coursekit.devicecheck`).
+DEVICE_ENV = "COURSE_DEVICE"
 #: When set, :func:`report` also appends its metrics (JSON) to this file (used by the benchmarks).
 METRICS_ENV = "COURSE_METRICS_FILE"
 
@@ -25,14 +27,32 @@ def quick() -> bool:
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """Pick CUDA when present, otherwise the CPU.
+    """The device chapters and solutions compute on.
+
+    ``COURSE_DEVICE`` (environment) chooses it: ``cpu``, ``cuda``, ``cuda:1``, ... or ``meta``;
+    unset or empty, CUDA when present, otherwise the CPU. ``COURSE_DEVICE=meta`` is the device
+    check: tensors on PyTorch's ``meta`` device hold shapes but no data, so a notebook runs
+    without cost on any machine, and :func:`coursekit.devicecheck.install` makes every operation
+    that mixes devices fail as it would on a GPU (``python -m coursekit.devicecheck NOTEBOOK``).
 
     Args:
-        prefer: force a device name (``"cpu"``, ``"cuda"``), mostly for tests.
+        prefer: force a device name (``"cpu"``, ``"cuda"``), mostly for tests; it wins over the
+            environment and never turns the check on.
     """
     if prefer is not None:
         return torch.device(prefer)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = os.environ.get(DEVICE_ENV, "").strip()
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"{DEVICE_ENV}={name!r} is not a device name (cpu, cuda, cuda:1, meta): {err}") from None
+    if device.type == "meta":
+        from coursekit import devicecheck
+
+        devicecheck.install()
+    return device
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
