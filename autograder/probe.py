@@ -12,7 +12,7 @@ It reports, as JSON:
   rather than from installed packages;
 * ``nonce``: the grader's random challenge, hashed, proving the probe itself ran unmodified.
 
-The grader fills in ``WATCH``, ``NAMES``, ``TRUSTED`` and ``NONCE`` (see ``autograder.guard``).
+The grader fills in ``WATCH``, ``NAMES``, ``TRUSTED`` and ``NONCE`` (see ``autograder.execution``).
 This module is stdlib-only and never imported by the kernel.
 """
 # ruff: noqa

@@ -1,6 +1,6 @@
 """Kernel launcher that runs a student's kernel in a sandbox: ``python -m autograder.sandbox [options] -- CMD``.
 
-The grader's kernel manager (:class:`autograder.guard.SandboxedKernelManager`) prefixes the kernel's
+The grader's kernel manager (:class:`autograder.execution.SandboxedKernelManager`) prefixes the kernel's
 command line with this module; :func:`launcher_options` builds its options and
 :func:`default_allow_list` the paths a kernel may read. What the kernel gets, on Linux:
 

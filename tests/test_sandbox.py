@@ -228,7 +228,7 @@ def test_every_ending_has_a_machine_readable_kind(tmp_path, code, options, kind)
 
 
 def test_kernels_forked_by_the_server_get_the_same_sandbox(isolated):
-    from autograder.guard import start_fork_server, wait_for_socket
+    from autograder.execution import start_fork_server, wait_for_socket
 
     folder = Path(tempfile.mkdtemp(prefix="srv", dir=isolated))
     socket_path = folder / "fork.sock"
