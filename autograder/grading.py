@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from autograder.course import EXERCISES, REPO, nbgrader_config, run_converter
@@ -36,6 +37,7 @@ from autograder.execution import Job, kernel_server, matplotlib_cache, run_jobs,
 from autograder.export import GradingResult, read_gradebook, summary_text, write_csv, write_summary
 from autograder.intake import Batch, RosterRow, Submission, open_batch
 from autograder.policy import Policy, policy_for
+from autograder.report import write_class_files
 
 DEFAULT_WORKDIR = REPO / "grading"
 #: Bump when grading changes in a way that must regrade unchanged submissions.
@@ -46,7 +48,7 @@ __all__ = ["DEFAULT_WORKDIR", "GradingResult", "grade", "summary_text"]
 
 def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None, *,
           roster: list[RosterRow] | None = None, policy: Policy | None = None, executor=None,
-          **settings) -> GradingResult:
+          only: list[str] | None = None, **settings) -> GradingResult:
     """Autograde every student's notebooks for ``assignment`` and export the results.
 
     Args:
@@ -61,6 +63,7 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
         executor: a ``concurrent.futures``-style executor to grade on instead of local worker
             processes, e.g. ``dask.distributed.Client(...).get_executor(pure=False)``; its workers
             must see ``workdir`` and the gradebook.
+        only: re-grade these students alone (whatever their files), keeping everyone else's grades.
 
     Returns:
         A :class:`GradingResult`; a student whose submission could not be graded appears in
@@ -83,7 +86,13 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
                                roster, workdir, policy.limits.max_notebook_mb)
             result = _start_result(batch, workdir)
             # -- policy and integrity: what needs grading, and how
-            jobs = _prepare(batch, release, workdir, db_url, policy, result)
+            chosen = batch
+            if only:   # a regrade of these students, whatever their files; the others keep their grades, untouched
+                chosen = replace(batch, submissions=[s for s in batch.submissions if s.student in only])
+                if {s.student for s in chosen.submissions} != set(only):
+                    raise ValueError(f"nothing handed in to re-grade for: {', '.join(sorted(set(only) - {s.student for s in chosen.submissions}))}")
+                result.unchanged += [s.student for s in batch.submissions if s.student not in only]
+            jobs = _prepare(chosen, release, workdir, db_url, replace(policy, force=True) if only else policy, result)
             jobs = [_with_kernels(job, run_dir, server_ready, kernel_env, policy) for job in jobs]
             # -- execution (verdicts are decided inside, per test cell)
             outcomes = run_jobs(jobs, executor or pool)
@@ -105,6 +114,7 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
     result.missing = [s for s in batch.missing if s not in result.scores and s not in result.errors]
     write_csv(result)
     write_summary(result)
+    write_class_files(result, db_url, roster)   # overrides, LMS grade files, class report (autograder.report)
     return result
 
 
