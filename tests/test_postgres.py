@@ -136,7 +136,8 @@ def test_two_graders_at_once_fill_postgresql_like_sqlite(postgres, tmp_path):
     assert sqlite_run.returncode == 0, sqlite_run.stderr[-3000:]
     # PostgreSQL: the assignment registered once, then two grader processes at once, one per half
     # of the class, each with its own workspace and one gradebook
-    first = _grade(tmp_path / "empty", tmp_path / "pg-setup", postgres()) if (tmp_path / "empty").mkdir() is None else None
+    (tmp_path / "empty").mkdir()
+    first = _grade(tmp_path / "empty", tmp_path / "pg-setup", postgres())
     assert first.returncode == 0, first.stderr[-3000:]
     runs = [_grade(folder / half, tmp_path / f"pg-{half}", postgres(), "--workers", "1", wait=False) for half in "ab"]
     for run in runs:
