@@ -25,6 +25,7 @@ whose files changed), and ends with the same gradebook as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -124,15 +125,37 @@ def _register(assignment: str, workdir: Path, db_url: str, policy: Policy, roste
     from nbgrader.converters import GenerateAssignment
 
     config = nbgrader_config(workdir, db_url, cell_timeout=policy.limits.cell_seconds)
-    run_converter(GenerateAssignment, config, assignment_id=assignment, force=True, create_assignment=True)
-    with Gradebook(db_url) as gb:
-        if policy.due:
-            gb.update_or_create_assignment(assignment, duedate=policy.due)
-        for row in roster or []:
-            gb.update_or_create_student(row.id, **{k: v for k, v in (("first_name", row.first_name),
-                                                                    ("last_name", row.last_name),
-                                                                    ("email", row.email)) if v})
+    with _registration_lock(db_url):
+        run_converter(GenerateAssignment, config, assignment_id=assignment, force=True, create_assignment=True)
+        with Gradebook(db_url) as gb:
+            if policy.due:
+                gb.update_or_create_assignment(assignment, duedate=policy.due)
+            for row in roster or []:
+                gb.update_or_create_student(row.id, **{k: v for k, v in (("first_name", row.first_name),
+                                                                        ("last_name", row.last_name),
+                                                                        ("email", row.email)) if v})
     return workdir / "release" / assignment
+
+
+@contextlib.contextmanager
+def _registration_lock(db_url: str):
+    """One grader at a time registers into a shared PostgreSQL gradebook (two graders started at
+    once would both insert the assignment's notebooks and cells); SQLite's file lock does this itself."""
+    if not db_url.startswith("postgresql"):
+        yield
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("select pg_advisory_lock(8317001)"))
+            try:
+                yield
+            finally:
+                connection.execute(text("select pg_advisory_unlock(8317001)"))
+    finally:
+        engine.dispose()
 
 
 def _start_result(batch: Batch, workdir: Path) -> GradingResult:

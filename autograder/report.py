@@ -39,6 +39,8 @@ from autograder.export import GradingResult, read_gradebook, spreadsheet_safe, w
 #: Flag kinds that change a test cell before anything runs: the report shows a diff against the release.
 _CELL_EDITS = ("edited", "retyped", "deleted", "metadata")
 _TOP_MESSAGES = 5
+#: Flags about the hand-in rather than the code: listed after the others.
+_BOOKKEEPING = ("not-on-roster", "duplicate", "locked-edited", "missing-notebook")
 
 
 # ---------------------------------------------------------------------------- overrides
@@ -212,6 +214,8 @@ def class_data(result: GradingResult, workdir: Path, overrides: list[dict] | Non
             if flag.get("kind") in _CELL_EDITS and flag.get("cell"):
                 entry["diff"] = _cell_diff(workdir, result.assignment, student, flag["cell"], flag.get("notebook"))
             flagged.append(entry)
+    # What may be cheating or broke the notebook first; bookkeeping flags of intake last.
+    flagged.sort(key=lambda f: (f["kind"] in _BOOKKEEPING, f["student"]))
     timed = [s for s in per_student.values() if s["seconds"] is not None]
     scores = sorted(result.scores.values())
     return {
