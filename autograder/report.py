@@ -30,7 +30,7 @@ import difflib
 import html
 import io
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 

@@ -13,14 +13,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from autograder.synthetic import solution_code, submission, write_submission
 from tests.attacks import GAN, _cells_by_id
-from tests.conftest import OUTPUT, REPO
+from tests.conftest import REPO
 from tests.mutants import MUTANTS
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,6 @@ batch of gan_theory (a mix of correct, wrong, cheating and broken notebooks), op
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import os
@@ -12,13 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from autograder.synthetic import solution_code, submission, write_submission
-from tests.attacks import GAN, GAN_TESTS, _append, _cells_by_id
+from tests.attacks import GAN, _append, _cells_by_id
 from tests.conftest import OUTPUT, REPO
 from tests.mutants import MUTANTS
+
+pytestmark = pytest.mark.slow
 
 
 def build_mix(folder: Path) -> dict[str, str]:
