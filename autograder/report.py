@@ -387,6 +387,8 @@ def _charts(data: dict) -> dict[str, str]:
         ax.scatter([s["seconds"] for s in timed], [s["memory_peak_mb"] or 0 for s in timed], color="#4477aa", s=14)
         ax.set_xlabel("seconds per notebook (grading and feedback)")
         ax.set_ylabel("peak memory (MB)")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
         ax.set_title("Time and memory per notebook")
         charts["resources"] = _png(fig)
     return charts
