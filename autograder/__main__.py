@@ -228,6 +228,9 @@ def _override(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"override refused: {err}", file=sys.stderr)
         return 2
+    if not entry.get("applied"):
+        print(f"note: {args.student} has no graded submission of {args.assignment} yet; the override is applied "
+              f"once they are graded")
     what = "removed" if entry["score"] is None else f"{entry['score']:g} points"
     print(f"override for {args.student}, {args.cell}: {what} ({entry['reason']}); kept in "
           f"{workdir / 'overrides' / (args.assignment + '.json')} and applied after every grade run. "

@@ -60,7 +60,8 @@ def read_overrides(workdir: Path, assignment: str) -> list[dict]:
 def add_override(workdir: Path, db_url: str, assignment: str, student: str, cell: str, score: float | None,
                  reason: str) -> dict:
     """Record a manual score for one cell of one student (``score`` None removes the override) and
-    write it into the gradebook now if the student has a submission.
+    write it into the gradebook now if the student has a submission. Returns the stored entry with
+    ``applied`` (False: no graded submission yet; applied after the student's first grading).
 
     Raises:
         ValueError: ``cell`` is not a graded cell of ``assignment``, the score is outside
@@ -87,8 +88,8 @@ def add_override(workdir: Path, db_url: str, assignment: str, student: str, cell
     path = overrides_path(workdir, assignment)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(overrides, indent=1))
-    apply_overrides(workdir, db_url, assignment)
-    return entry
+    applied = apply_overrides(workdir, db_url, assignment)
+    return next(o for o in applied if (o["student"], o["cell"]) == (student, cell))
 
 
 def apply_overrides(workdir: Path, db_url: str, assignment: str) -> list[dict]:
