@@ -161,10 +161,15 @@ class GuardedExecute(Execute):
         self._watch, self._names, self._imports = watched_names(nb)
         self._checks = load_checks(self.assignment) if self.assignment else {}
         self._verdicts: dict[str, dict] = {}
+        self._manager = None          # kept past nbclient's cleanup: its launcher's status.json has the memory peak
         try:
             return super().preprocess(nb, resources, km)
         finally:
             self._report(nb)
+
+    def create_kernel_manager(self):
+        self._manager = super().create_kernel_manager()
+        return self._manager
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
@@ -361,6 +366,8 @@ class GuardedExecute(Execute):
             return
         report = {"flags": self._flags, "dead": self._dead, "isolation": self._isolation, "verdicts": self._verdicts,
                   "seconds": round(time.monotonic() - self._started, 2)}
+        status = self._manager.sandbox_status(1.0) if isinstance(self._manager, SandboxedKernelManager) else {}
+        report["memory_peak_mb"] = round(sum((status.get("memory_peak_mb") or {}).values()), 1)
         Path(self.report_path).parent.mkdir(parents=True, exist_ok=True)
         Path(self.report_path).write_text(json.dumps(report, indent=1))
 
@@ -444,6 +451,7 @@ class Outcome:
     isolation: str = ""
     seconds: float = 0.0
     verdicts: dict = field(default_factory=dict)
+    memory_peak_mb: float = 0.0   # the kernel's peak memory (launcher's status.json; 0: unknown)
 
 
 def run_job(job: Job) -> Outcome:
@@ -478,7 +486,7 @@ def run_job(job: Job) -> Outcome:
         run = {}
     run_report.unlink(missing_ok=True)
     outcome = Outcome(job.digest, error, list(job.findings) + run.get("flags", []), run.get("isolation", ""),
-                      round(time.monotonic() - start, 2), run.get("verdicts", {}))
+                      round(time.monotonic() - start, 2), run.get("verdicts", {}), run.get("memory_peak_mb", 0.0))
     tmp = reports / f"{job.student}.json.tmp"
     tmp.write_text(json.dumps(outcome.__dict__, indent=1))
     tmp.replace(reports / f"{job.student}.json")

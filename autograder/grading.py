@@ -25,10 +25,12 @@ whose files changed), and ends with the same gradebook as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from autograder.course import EXERCISES, REPO, nbgrader_config, run_converter
@@ -36,6 +38,7 @@ from autograder.execution import Job, kernel_server, matplotlib_cache, run_jobs,
 from autograder.export import GradingResult, read_gradebook, summary_text, write_csv, write_summary
 from autograder.intake import Batch, RosterRow, Submission, open_batch
 from autograder.policy import Policy, policy_for
+from autograder.report import write_class_files
 
 DEFAULT_WORKDIR = REPO / "grading"
 #: Bump when grading changes in a way that must regrade unchanged submissions.
@@ -46,7 +49,7 @@ __all__ = ["DEFAULT_WORKDIR", "GradingResult", "grade", "summary_text"]
 
 def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None, *,
           roster: list[RosterRow] | None = None, policy: Policy | None = None, executor=None,
-          **settings) -> GradingResult:
+          only: list[str] | None = None, **settings) -> GradingResult:
     """Autograde every student's notebooks for ``assignment`` and export the results.
 
     Args:
@@ -61,6 +64,7 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
         executor: a ``concurrent.futures``-style executor to grade on instead of local worker
             processes, e.g. ``dask.distributed.Client(...).get_executor(pure=False)``; its workers
             must see ``workdir`` and the gradebook.
+        only: re-grade these students alone (whatever their files), keeping everyone else's grades.
 
     Returns:
         A :class:`GradingResult`; a student whose submission could not be graded appears in
@@ -83,7 +87,13 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
                                roster, workdir, policy.limits.max_notebook_mb)
             result = _start_result(batch, workdir)
             # -- policy and integrity: what needs grading, and how
-            jobs = _prepare(batch, release, workdir, db_url, policy, result)
+            chosen = batch
+            if only:   # a regrade of these students, whatever their files; the others keep their grades, untouched
+                chosen = replace(batch, submissions=[s for s in batch.submissions if s.student in only])
+                if {s.student for s in chosen.submissions} != set(only):
+                    raise ValueError(f"nothing handed in to re-grade for: {', '.join(sorted(set(only) - {s.student for s in chosen.submissions}))}")
+                result.unchanged += [s.student for s in batch.submissions if s.student not in only]
+            jobs = _prepare(chosen, release, workdir, db_url, replace(policy, force=True) if only else policy, result)
             jobs = [_with_kernels(job, run_dir, server_ready, kernel_env, policy) for job in jobs]
             # -- execution (verdicts are decided inside, per test cell)
             outcomes = run_jobs(jobs, executor or pool)
@@ -105,6 +115,7 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
     result.missing = [s for s in batch.missing if s not in result.scores and s not in result.errors]
     write_csv(result)
     write_summary(result)
+    write_class_files(result, db_url, roster)   # overrides, LMS grade files, class report (autograder.report)
     return result
 
 
@@ -114,15 +125,37 @@ def _register(assignment: str, workdir: Path, db_url: str, policy: Policy, roste
     from nbgrader.converters import GenerateAssignment
 
     config = nbgrader_config(workdir, db_url, cell_timeout=policy.limits.cell_seconds)
-    run_converter(GenerateAssignment, config, assignment_id=assignment, force=True, create_assignment=True)
-    with Gradebook(db_url) as gb:
-        if policy.due:
-            gb.update_or_create_assignment(assignment, duedate=policy.due)
-        for row in roster or []:
-            gb.update_or_create_student(row.id, **{k: v for k, v in (("first_name", row.first_name),
-                                                                    ("last_name", row.last_name),
-                                                                    ("email", row.email)) if v})
+    with _registration_lock(db_url):
+        run_converter(GenerateAssignment, config, assignment_id=assignment, force=True, create_assignment=True)
+        with Gradebook(db_url) as gb:
+            if policy.due:
+                gb.update_or_create_assignment(assignment, duedate=policy.due)
+            for row in roster or []:
+                gb.update_or_create_student(row.id, **{k: v for k, v in (("first_name", row.first_name),
+                                                                        ("last_name", row.last_name),
+                                                                        ("email", row.email)) if v})
     return workdir / "release" / assignment
+
+
+@contextlib.contextmanager
+def _registration_lock(db_url: str):
+    """One grader at a time registers into a shared PostgreSQL gradebook (two graders started at
+    once would both insert the assignment's notebooks and cells); SQLite's file lock does this itself."""
+    if not db_url.startswith("postgresql"):
+        yield
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("select pg_advisory_lock(8317001)"))
+            try:
+                yield
+            finally:
+                connection.execute(text("select pg_advisory_unlock(8317001)"))
+    finally:
+        engine.dispose()
 
 
 def _start_result(batch: Batch, workdir: Path) -> GradingResult:
