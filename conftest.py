@@ -1,9 +1,3 @@
-"""Root pytest configuration.
-
-nbval runs every chapter and instructor notebook (see ``testpaths`` in pyproject.toml). The
-segmentation instructor notebook is left out here: its hidden test trains the network at full
-settings (about two minutes), and tests/test_autograding.py already executes that notebook, hidden
-tests included, through real nbgrader.
-"""
-
-collect_ignore = ["solutions/segmentation/segmentation.ipynb"]
+"""Root pytest configuration: nbval collects the chapters in book/ (see ``testpaths`` in
+pyproject.toml); the instructor notebooks are executed by tests/test_autograding.py through real
+nbgrader, hidden checks included."""
