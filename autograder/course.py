@@ -40,7 +40,7 @@ def nbgrader_config(root: Path, db_url: str, *, source: Path = SOLUTIONS, releas
     c.CourseDirectory.course_id = "dgm-medical-imaging"
     # Hidden tests live beside the instructor notebook (checks.py) and must never be copied into a
     # release, an autograded folder or feedback.
-    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "checks.py"]
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "checks.py", "SPEC.md"]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades
