@@ -30,7 +30,6 @@ process, for fast tests of the checks themselves. Both go through the same encod
 
 from __future__ import annotations
 
-import ast
 import base64
 import io
 import json
@@ -217,6 +216,19 @@ except BaseException as _err:
 '''
 
 
+#: The answer travels under a MIME type of its own (the agent's ``_repr_mimebundle_``), so display
+#: formatters a notebook installs for ``str`` (pretty printers, rich) cannot reshape it.
+MIME = "application/vnd.dgm-grader-answer+json"
+_WRAP = r'''
+class _Answer:
+    def __init__(self, text):
+        self.text = text
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"%s": self.text}
+WRAPPED = _Answer(ANSWER)
+''' % MIME
+
+
 class BridgeError(RuntimeError):
     """The kernel did not answer a request with well-formed data (it died, timed out, or the notebook
     interfered with the answer)."""
@@ -397,15 +409,15 @@ class KernelLink(Link):
         # The agent runs in a dict of its own, not the notebook's namespace, so names the notebook
         # defined (compile, exec, json ...) do not reach it; only dunder builtins are looked up.
         expression = ("(lambda __ns: (__builtins__.exec(__builtins__.compile(__ns['SRC'], '<grader-bridge>', 'exec'), "
-                      "__ns), __ns['ANSWER'])[1])({'SRC': %r, 'REQUEST': %r, '__builtins__': __builtins__})"
-                      % (AGENT, request_json))
+                      "__ns), __ns['WRAPPED'])[1])({'SRC': %r, 'REQUEST': %r, '__builtins__': __builtins__})"
+                      % (AGENT + _WRAP, request_json))
         msg_id = self.client.execute("", silent=True, store_history=False, user_expressions={"a": expression})
         reply = self.wait(msg_id, self.timeout)
         try:
             answer = reply["content"]["user_expressions"]["a"]
             if answer.get("status") != "ok":
                 raise BridgeError(f"the kernel could not answer: {answer.get('ename')}: {answer.get('evalue')}")
-            text = ast.literal_eval(answer["data"]["text/plain"])
+            text = answer["data"][MIME]
         except BridgeError:
             raise
         except Exception as err:  # a missing key or a garbled repr: the answer was interfered with

@@ -32,6 +32,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import math
+import sys
 import textwrap
 import time
 from dataclasses import dataclass
@@ -72,8 +73,10 @@ def load_checks(assignment: str, solutions: Path | None = None) -> dict[str, Che
         return {}
     _REGISTRY = {}
     try:
-        spec = importlib.util.spec_from_file_location(f"checks_{assignment}", path)
+        name = f"checks_{assignment}"
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module        # inspect.getsource finds classes shipped to the kernel
         spec.loader.exec_module(module)
         return dict(_REGISTRY)
     finally:

@@ -13,6 +13,8 @@ from pathlib import Path
 from traitlets.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
+#: Instructor-only files beside a solution notebook: hidden checks, the spec table, notes.
+INSTRUCTOR_FILES = ["checks.py", "SPEC.md", "NOTES.md"]
 SOLUTIONS = REPO / "solutions"      # nbgrader "source": solutions, visible and hidden tests
 EXERCISES = REPO / "exercises"      # nbgrader "release": generated, never edited by hand
 
@@ -40,7 +42,7 @@ def nbgrader_config(root: Path, db_url: str, *, source: Path = SOLUTIONS, releas
     c.CourseDirectory.course_id = "dgm-medical-imaging"
     # Hidden tests live beside the instructor notebook (checks.py) and must never be copied into a
     # release, an autograded folder or feedback.
-    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "checks.py", "SPEC.md"]
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", *INSTRUCTOR_FILES]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades

@@ -256,7 +256,7 @@ while True:
         submission(GAN, {**solution_code(GAN), "discriminator_loss": "while True:\n    pass\n"}))
     add(Student("memory-hog", GAN, zero=late, flags={"memory"}),
         submission(GAN, _append("discriminator_loss", "hog = b'x' * (3 * 2**30)")))
-    add(Student("fork-bomb", GAN, zero=late, flags={"limit"}),
+    add(Student("fork-bomb", GAN, zero=late, flags={"processes"}),
         submission(GAN, _append("discriminator_loss", '''
 import subprocess
 children = [subprocess.Popen(["sleep", "60"]) for _ in range(40)]
@@ -318,6 +318,15 @@ except (OSError, ValueError):
     pass'''
     add(Student("read-solutions", GAN, zero=everything, note="reads the instructor notebook"),
         submission(GAN, {**no_answers, "optimal_discriminator": steal.format(path=secrets["solutions"])}))
+    add(Student("read-solutions-copy", GAN, zero=everything,
+                note="reads a copy of the instructor notebook kept outside the course folder"),
+        submission(GAN, {**no_answers, "optimal_discriminator": steal.format(path=secrets["solutions_copy"])}))
+    add(Student("memfd-hog", GAN, zero=late, flags={"memory"}, note="holds memory outside its resident set"),
+        submission(GAN, _append("discriminator_loss", '''
+import os
+_fd = os.memfd_create("hog")
+for _ in range(24):
+    os.write(_fd, b"x" * 2**26)''')))
     vandal = f'''
 import sqlite3, pathlib
 for action in (lambda: sqlite3.connect({secrets["gradebook"]!r}).execute("update grade set manual_score = 0").connection.commit(),

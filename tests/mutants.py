@@ -70,6 +70,24 @@ def corrupt(x, sigma):
     g = torch.Generator().manual_seed(0)
     return (x + sigma * torch.randn(x.shape, generator=g, dtype=x.dtype)).clamp(0, 1)
 '''),
+    Mutant("corrupt-same-noise-every-image", "corrupt", "test_corrupt", '''
+def corrupt(x, sigma):
+    noise = torch.randn(x.shape[1:], dtype=x.dtype, device=x.device)
+    return (x + sigma * noise).clamp(0, 1)
+'''),
+    Mutant("corrupt-float32-result", "corrupt", "test_corrupt", '''
+def corrupt(x, sigma):
+    return (x.float() + sigma * torch.randn(x.shape)).clamp(0, 1)
+'''),
+    Mutant("corrupt-wraps-around", "corrupt", "test_corrupt", '''
+def corrupt(x, sigma):
+    return torch.remainder(x + sigma * torch.randn_like(x), 1.0)
+'''),
+    Mutant("corrupt-laplace-noise", "corrupt", "test_corrupt", '''
+def corrupt(x, sigma):
+    laplace = torch.empty_like(x).exponential_() - torch.empty_like(x).exponential_()   # variance 2
+    return (x + sigma / math.sqrt(2) * laplace).clamp(0, 1)
+'''),
     # sparsity_penalty
     Mutant("sparsity-mean-over-units", "sparsity_penalty", "test_sparsity_penalty", '''
 def sparsity_penalty(h, rho):
@@ -96,6 +114,16 @@ def sparsity_penalty(h, rho):
     r = h.sum(0).clamp(max=0.999)
     return (rho * torch.log(rho / r) + (1 - rho) * torch.log((1 - rho) / (1 - r))).sum()
 '''),
+    Mutant("sparsity-rho-hat-detached", "sparsity_penalty", "test_sparsity_penalty", '''
+def sparsity_penalty(h, rho):
+    r = h.mean(0).detach()
+    return (rho * torch.log(rho / r) + (1 - rho) * torch.log((1 - rho) / (1 - r))).sum()
+'''),
+    Mutant("sparsity-log2", "sparsity_penalty", "test_sparsity_penalty", '''
+def sparsity_penalty(h, rho):
+    r = h.mean(0)
+    return (rho * torch.log2(rho / r) + (1 - rho) * torch.log2((1 - rho) / (1 - r))).sum()
+'''),
     # anomaly_score
     Mutant("anomaly-batch-mean", "anomaly_score", "test_anomaly_score", '''
 def anomaly_score(model, x):
@@ -116,6 +144,16 @@ def anomaly_score(model, x):
     with torch.no_grad():
         return (model(x) - x).pow(2).flatten(1).mean(1).squeeze()
 '''),
+    Mutant("anomaly-root-mean-square", "anomaly_score", "test_anomaly_score", '''
+def anomaly_score(model, x):
+    with torch.no_grad():
+        return (model(x) - x).pow(2).flatten(1).mean(1).sqrt()
+'''),
+    Mutant("anomaly-assumes-4d-images", "anomaly_score", "test_anomaly_score", '''
+def anomaly_score(model, x):
+    with torch.no_grad():
+        return (model(x) - x).pow(2).mean(dim=(1, 2, 3))
+'''),
     # principal_subspace
     Mutant("pca-not-centred", "principal_subspace", "test_principal_subspace", '''
 def principal_subspace(x, k):
@@ -128,6 +166,11 @@ def principal_subspace(x, k):
     Mutant("pca-smallest-directions", "principal_subspace", "test_principal_subspace", '''
 def principal_subspace(x, k):
     return torch.linalg.svd(x - x.mean(0), full_matrices=False)[2][-k:].T
+'''),
+    Mutant("pca-scaled-by-singular-values", "principal_subspace", "test_principal_subspace", '''
+def principal_subspace(x, k):
+    _, s, vh = torch.linalg.svd(x - x.mean(0), full_matrices=False)
+    return vh[:k].T * s[:k] / s[0]
 '''),
     # subspace_overlap
     Mutant("overlap-not-orthonormalised", "subspace_overlap", "test_subspace_overlap", '''
@@ -143,6 +186,11 @@ def subspace_overlap(a, b):
 def subspace_overlap(a, b):
     qa, qb = torch.linalg.qr(a)[0], torch.linalg.qr(b)[0]
     return (torch.linalg.svdvals(qa.T @ qb) ** 2).mean()
+'''),
+    Mutant("overlap-sum-not-mean", "subspace_overlap", "test_subspace_overlap", '''
+def subspace_overlap(a, b):
+    qa, qb = torch.linalg.qr(a)[0], torch.linalg.qr(b)[0]
+    return float((torch.linalg.svdvals(qa.T @ qb) ** 2).sum())
 '''),
 ]}
 
@@ -169,6 +217,33 @@ def reparameterize(mu, logvar):
     eps = (torch.rand_like(mu) * 2 - 1) * math.sqrt(3)
     return mu + eps * torch.exp(0.5 * logvar)
 '''),
+    Mutant("reparam-logvar-as-std", "reparameterize", "test_reparameterize", '''
+def reparameterize(mu, logvar):
+    return mu + torch.randn_like(mu) * logvar
+'''),
+    Mutant("reparam-one-eps-per-column", "reparameterize", "test_reparameterize", '''
+def reparameterize(mu, logvar):
+    eps = torch.randn(1, mu.shape[1], dtype=mu.dtype, device=mu.device)
+    return mu + eps * torch.exp(0.5 * logvar)
+'''),
+    Mutant("reparam-same-eps-every-call", "reparameterize", "test_reparameterize", '''
+_eps_cache = {}
+
+def reparameterize(mu, logvar):
+    key = (tuple(mu.shape), mu.dtype)
+    if key not in _eps_cache:
+        _eps_cache[key] = torch.randn(key[0], dtype=mu.dtype)
+    return mu + _eps_cache[key] * torch.exp(0.5 * logvar)
+'''),
+    Mutant("reparam-float32-output", "reparameterize", "test_reparameterize", '''
+def reparameterize(mu, logvar):
+    return (mu + torch.randn(mu.shape) * torch.exp(0.5 * logvar)).float()
+'''),
+    Mutant("reparam-std-detached", "reparameterize", "test_reparameterize", '''
+def reparameterize(mu, logvar):
+    std = torch.exp(0.5 * logvar).detach()
+    return mu + torch.randn_like(mu) * std
+'''),
     Mutant("kl-mean-over-dims", "kl_divergence", "test_kl_divergence", '''
 def kl_divergence(mu, logvar):
     return -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
@@ -184,6 +259,14 @@ def kl_divergence(mu, logvar):
     Mutant("kl-variance-not-exponentiated", "kl_divergence", "test_kl_divergence", '''
 def kl_divergence(mu, logvar):
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar, dim=1)
+'''),
+    Mutant("kl-std-for-variance", "kl_divergence", "test_kl_divergence", '''
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - torch.exp(0.5 * logvar), dim=1)
+'''),
+    Mutant("kl-keepdim", "kl_divergence", "test_kl_divergence", '''
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1, keepdim=True)
 '''),
     Mutant("elbo-mean-over-pixels", "elbo_loss", "test_elbo_loss", '''
 def elbo_loss(x_logits, x, mu, logvar):
@@ -214,6 +297,26 @@ def elbo_loss(x_logits, x, mu, logvar):
     nll = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(1)
     return (nll + kl_divergence(mu, logvar)).mean()
 '''),
+    Mutant("elbo-kl-summed-over-batch", "elbo_loss", "test_elbo_loss", '''
+def elbo_loss(x_logits, x, mu, logvar):
+    nll = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").reshape(x.shape[0], -1).sum(1)
+    return nll.mean() + kl_divergence(mu, logvar).sum()
+'''),
+    Mutant("elbo-sums-last-dim-only", "elbo_loss", "test_elbo_loss", '''
+def elbo_loss(x_logits, x, mu, logvar):
+    nll = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(-1)
+    return nll.mean() + kl_divergence(mu, logvar).mean()
+'''),
+    Mutant("elbo-bce-on-probabilities", "elbo_loss", "test_elbo_loss", '''
+def elbo_loss(x_logits, x, mu, logvar):
+    per_pixel = F.binary_cross_entropy(torch.sigmoid(x_logits), x, reduction="none")
+    return (per_pixel.reshape(x.shape[0], -1).sum(1) + kl_divergence(mu, logvar)).mean()
+'''),
+    Mutant("elbo-kl-detached", "elbo_loss", "test_elbo_loss", '''
+def elbo_loss(x_logits, x, mu, logvar):
+    nll = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").reshape(x.shape[0], -1).sum(1)
+    return (nll + kl_divergence(mu.detach(), logvar.detach())).mean()
+'''),
     Mutant("condition-onehot-width-from-batch", "condition", "test_condition", '''
 def condition(h, labels, num_classes):
     return torch.cat([h, F.one_hot(labels).to(h.dtype)], dim=1)
@@ -225,6 +328,14 @@ def condition(h, labels, num_classes):
     Mutant("condition-float32-always", "condition", "test_condition", '''
 def condition(h, labels, num_classes):
     return torch.cat([h.float(), F.one_hot(labels, num_classes).float()], dim=1)
+'''),
+    Mutant("condition-h-detached", "condition", "test_condition", '''
+def condition(h, labels, num_classes):
+    return torch.cat([h.detach(), F.one_hot(labels, num_classes).to(h.dtype)], dim=1)
+'''),
+    Mutant("condition-one-hot-first", "condition", "test_condition", '''
+def condition(h, labels, num_classes):
+    return torch.cat([F.one_hot(labels, num_classes).to(h.dtype), h], dim=1)
 '''),
     Mutant("interpolate-endpoint-missing", "interpolate", "test_interpolate", '''
 def interpolate(z_start, z_end, steps):
@@ -238,6 +349,14 @@ def interpolate(z_start, z_end, steps):
 def interpolate(z_start, z_end, steps):
     t = torch.linspace(0, 1, steps)
     return torch.stack([(1 - s) * z_start.float() + s * z_end.float() for s in t])
+'''),
+    Mutant("interpolate-stacked-last", "interpolate", "test_interpolate", '''
+def interpolate(z_start, z_end, steps):
+    return torch.stack([z_start + (z_end - z_start) * k / (steps - 1) for k in range(steps)], dim=-1)
+'''),
+    Mutant("interpolate-concatenated", "interpolate", "test_interpolate", '''
+def interpolate(z_start, z_end, steps):
+    return torch.cat([z_start + (z_end - z_start) * k / (steps - 1) for k in range(steps)])
 '''),
 ]
 

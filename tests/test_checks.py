@@ -22,6 +22,17 @@ from tests.mutants import MUTANTS
 CHECKED = [a for a in assignments() if checks_file(a).is_file()]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: one thread is faster, and does not fight other processes for the cores."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 def _verdicts(assignment: str, answers: dict[str, str] | None):
     return run_checks_locally(assignment, notebook_namespace(assignment, answers))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import functools
+import shutil
+from pathlib import Path
 import http.server
 import json
 import threading
@@ -40,7 +42,7 @@ def graded_class(tmp_path_factory):
     victim = OUTPUT / "victim.txt"
     victim.write_text("intact")
     secrets = {"solutions": str(SOLUTIONS / GAN / f"{GAN}.ipynb"), "gradebook": str(workdir / "gradebook.db"),
-               "victim_file": str(victim)}
+               "victim_file": str(victim), "solutions_copy": str(_solutions_copy(tmp_path_factory))}
     students = build_class(folder, f"http://127.0.0.1:{server.server_address[1]}", secrets)
     results = {}
     try:
@@ -58,6 +60,14 @@ def graded_class(tmp_path_factory):
                 continue
             cells[student.name] = {g.cell.name: (g.score, g.max_score) for nb in sub.notebooks for g in nb.grades}
     return students, results, cells, victim, workdir
+
+
+def _solutions_copy(tmp_path_factory) -> Path:
+    """An instructor's copy of the solutions outside the course folder (a nbgrader source/ tree)."""
+    target = tmp_path_factory.mktemp("instructor") / "source" / GAN / f"{GAN}.ipynb"
+    target.parent.mkdir(parents=True)
+    shutil.copy(SOLUTIONS / GAN / f"{GAN}.ipynb", target)
+    return target
 
 
 def test_the_class_is_big_enough_and_covers_every_assignment_it_claims(graded_class):
