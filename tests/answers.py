@@ -391,3 +391,148 @@ def interpolate(z_start, z_end, steps):
     return path.to(z_start.dtype)
 '''}, "computed in float64, cast back to z's dtype"),
 ]
+
+
+ALTERNATIVES["diffusion"] = [
+    # cosine_alpha_bar
+    Answer("cosine-python-loop-float32", {"cosine_alpha_bar": '''
+def cosine_alpha_bar(T, s=0.008):
+    f = [math.cos((k / T + s) / (1 + s) * math.pi / 2) ** 2 for k in range(T + 1)]
+    out, running = [], 1.0
+    for k in range(1, T + 1):
+        beta = min(1 - f[k] / f[k - 1], 0.999)
+        running *= 1 - beta
+        out.append(running)
+    return torch.tensor(out, dtype=torch.float32)
+'''}, "a Python loop, float32 result"),
+    Answer("cosine-numpy", {"cosine_alpha_bar": '''
+import numpy as np
+
+def cosine_alpha_bar(T, s=0.008):
+    steps = np.linspace(0, T, T + 1)
+    f = np.cos((steps / T + s) / (1 + s) * np.pi / 2) ** 2
+    betas = np.minimum(1 - f[1:] / f[:-1], 0.999)
+    return torch.from_numpy(np.cumprod(1 - betas))
+'''}, "NumPy, converted at the end"),
+    Answer("cosine-ratio-then-clip", {"cosine_alpha_bar": '''
+def cosine_alpha_bar(T, s=0.008):
+    t = torch.linspace(0, 1, T + 1, dtype=torch.float64)
+    raw = torch.cos((t + s) / (1 + s) * torch.pi / 2).pow(2)
+    raw = raw / raw[0]
+    alphas = (raw[1:] / raw[:-1]).clamp(min=0.001)
+    return alphas.cumprod(0)
+'''}, "clip alpha = 1 - beta from below instead of beta from above; linspace grid"),
+    Answer("cosine-log-space", {"cosine_alpha_bar": '''
+def cosine_alpha_bar(T, s=0.008):
+    t = torch.arange(T + 1, dtype=torch.float64)
+    f = torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    betas = torch.minimum(1 - f[1:] / f[:-1], torch.tensor(0.999, dtype=torch.float64))
+    return torch.exp(torch.cumsum(torch.log1p(-betas), 0))
+'''}, "cumulative sum of logs"),
+    # q_sample
+    Answer("q-sample-gather-loop", {"q_sample": '''
+def q_sample(x0, t, noise, alpha_bar):
+    rows = []
+    for b in range(x0.shape[0]):
+        a = alpha_bar[int(t[b])]
+        rows.append(torch.sqrt(a) * x0[b] + torch.sqrt(1 - a) * noise[b])
+    return torch.stack(rows)
+'''}, "a loop over the batch"),
+    Answer("q-sample-float64", {"q_sample": '''
+def q_sample(x0, t, noise, alpha_bar):
+    a = alpha_bar.double().index_select(0, t.long())
+    shape = (len(t),) + (1,) * (x0.ndim - 1)
+    return a.sqrt().view(shape) * x0.double() + (1 - a).sqrt().view(shape) * noise.double()
+'''}, "float64 result, index_select"),
+    Answer("q-sample-einsum", {"q_sample": '''
+def q_sample(x0, t, noise, alpha_bar):
+    a = alpha_bar[t].to(x0.dtype)
+    flat = torch.einsum("b,bn->bn", a.sqrt(), x0.reshape(len(x0), -1)) + \\
+        torch.einsum("b,bn->bn", (1 - a).sqrt(), noise.reshape(len(x0), -1))
+    return flat.reshape(x0.shape)
+'''}, "flatten and einsum"),
+    Answer("q-sample-torch-lerp-free", {"q_sample": '''
+def q_sample(x0, t, noise, alpha_bar):
+    a = alpha_bar[t]
+    while a.dim() < x0.dim():
+        a = a.unsqueeze(-1)
+    out = x0.clone()
+    out.mul_(a.sqrt().to(x0.dtype))
+    out.addcmul_((1 - a).sqrt().to(x0.dtype), noise)
+    return out
+'''}, "in-place on a copy"),
+    # diffusion_loss
+    Answer("loss-numpy-randomness", {"diffusion_loss": '''
+import numpy as np
+
+def diffusion_loss(model, x0, alpha_bar, generator=None):
+    B, T = x0.shape[0], len(alpha_bar)
+    if generator is None:
+        t = torch.from_numpy(np.random.randint(0, T, size=B))
+        noise = torch.from_numpy(np.random.standard_normal(tuple(x0.shape))).to(x0.dtype)
+    else:
+        t = torch.randint(0, T, (B,), generator=generator)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.dtype)
+    x_t = q_sample(x0, t, noise, alpha_bar)
+    return ((model(x_t, t) - noise) ** 2).mean()
+'''}, "NumPy's global generator when none is passed"),
+    Answer("loss-python-random", {"diffusion_loss": '''
+import random
+
+def diffusion_loss(model, x0, alpha_bar, generator=None):
+    T = len(alpha_bar)
+    if generator is None:
+        t = torch.tensor([random.randrange(T) for _ in range(len(x0))])
+        noise = torch.tensor([random.gauss(0.0, 1.0) for _ in range(x0.numel())], dtype=x0.dtype).view_as(x0)
+    else:
+        t = torch.randint(T, (len(x0),), generator=generator)
+        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+    a = alpha_bar[t].view(-1, *[1] * (x0.dim() - 1))
+    x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    return F.mse_loss(model(x_t, t), noise, reduction="mean")
+'''}, "Python's random module; x_t written inline"),
+    Answer("loss-multinomial-float64", {"diffusion_loss": '''
+def diffusion_loss(model, x0, alpha_bar, generator=None):
+    T = len(alpha_bar)
+    t = torch.multinomial(torch.ones(T), len(x0), replacement=True, generator=generator)
+    noise = torch.empty(x0.shape, dtype=torch.float64).normal_(generator=generator).to(x0.dtype)
+    prediction = model(q_sample(x0, t, noise, alpha_bar), t)
+    return (prediction.double() - noise.double()).pow(2).sum() / noise.numel()
+'''}, "multinomial steps, normal_, float64 sum / count"),
+    Answer("loss-randn-like", {"diffusion_loss": '''
+def diffusion_loss(model, x0, alpha_bar, generator=None):
+    t = torch.randint(low=0, high=alpha_bar.shape[0], size=(x0.size(0),), generator=generator, device="cpu")
+    if generator is None:
+        noise = torch.randn_like(x0)
+    else:
+        noise = torch.randn(x0.size(), generator=generator).to(x0)
+    return F.mse_loss(model(q_sample(x0, t, noise, alpha_bar), t), noise)
+'''}, "randn_like without a generator"),
+    # p_sample_step
+    Answer("step-tensor-ops", {"p_sample_step": '''
+def p_sample_step(model, x_t, t, betas, alpha_bar, noise):
+    eps = model(x_t, torch.tensor([t] * len(x_t)))
+    beta, ab = betas[t].to(x_t.dtype), alpha_bar[t].to(x_t.dtype)
+    x = (x_t - beta / torch.sqrt(1 - ab) * eps) / torch.sqrt(1 - beta)
+    if t > 0:
+        x = x + torch.sqrt(beta) * noise
+    return x
+'''}, "tensor arithmetic, a list for t"),
+    Answer("step-x0-estimate", {"p_sample_step": '''
+def p_sample_step(model, x_t, t, betas, alpha_bar, noise):
+    alphas = 1 - betas
+    eps = model(x_t, torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device))
+    coef = (1 - alphas[t]) / (1 - alpha_bar[t]).sqrt()
+    mean = (x_t - coef * eps) / alphas[t].sqrt()
+    sigma = betas[t].sqrt() if t > 0 else torch.zeros((), dtype=betas.dtype)
+    return mean + sigma * noise
+'''}, "sigma = 0 at the last step instead of a branch"),
+    Answer("step-float64", {"p_sample_step": '''
+def p_sample_step(model, x_t, t, betas, alpha_bar, noise):
+    b = betas.double()[t]
+    a = alpha_bar.double()[t]
+    predicted = model(x_t, torch.ones(x_t.size(0), dtype=torch.int64) * t).double()
+    out = (x_t.double() - predicted * b * torch.rsqrt(1 - a)) * torch.rsqrt(1 - b)
+    return out + (t != 0) * b.sqrt() * noise.double()
+'''}, "float64, rsqrt, a 0/1 factor for the noise"),
+]

@@ -949,3 +949,112 @@ def generator_objective(real_a, real_b, G_ab, G_ba, D_a, D_b, lambda_cyc=10.0, l
     return adversarial + cycle + same
 """),
 ]
+
+
+_COSINE = '''
+def cosine_alpha_bar(T, s=0.008):
+    t = torch.arange(T + 1, dtype=torch.float64)
+    f = torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    betas = torch.clamp(1 - f[1:] / f[:-1], max=0.999)
+    return torch.cumprod(1 - betas, dim=0)
+'''
+_LOSS = '''
+def diffusion_loss(model, x0, alpha_bar, generator=None):
+    T = len(alpha_bar)
+    t = torch.randint(0, T, (x0.shape[0],), generator=generator)
+    noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+    x_t = q_sample(x0, t, noise, alpha_bar)
+    return F.mse_loss(model(x_t, t), noise)
+'''
+_STEP = '''
+def p_sample_step(model, x_t, t, betas, alpha_bar, noise):
+    eps = model(x_t, torch.full((x_t.shape[0],), t, dtype=torch.long))
+    beta, ab = float(betas[t]), float(alpha_bar[t])
+    mean = (x_t - beta / math.sqrt(1 - ab) * eps) / math.sqrt(1 - beta)
+    return mean if t == 0 else mean + math.sqrt(beta) * noise
+'''
+
+
+def _diffusion(name: str, cell: str, template: str, *changes: tuple[str, str]) -> Mutant:
+    """A wrong answer made from a correct one by textual changes (each must apply)."""
+    code = template
+    for old, new in changes:
+        assert old in code, (name, old)
+        code = code.replace(old, new)
+    return Mutant(name, cell, f"test_{cell}", code)
+
+
+MUTANTS["diffusion"] = [
+    # cosine_alpha_bar
+    _diffusion("cosine-no-clamp", "cosine_alpha_bar", _COSINE, ("torch.clamp(1 - f[1:] / f[:-1], max=0.999)", "1 - f[1:] / f[:-1]")),
+    _diffusion("cosine-starts-at-alpha-bar-0", "cosine_alpha_bar", _COSINE,
+               ("return torch.cumprod(1 - betas, dim=0)", "return torch.cat([torch.ones(1, dtype=betas.dtype), torch.cumprod(1 - betas, dim=0)[:-1]])")),
+    _diffusion("cosine-returns-t-equals-0-to-T", "cosine_alpha_bar", _COSINE,
+               ("return torch.cumprod(1 - betas, dim=0)", "return torch.cat([torch.ones(1, dtype=betas.dtype), torch.cumprod(1 - betas, dim=0)])")),
+    _diffusion("cosine-returns-betas", "cosine_alpha_bar", _COSINE, ("return torch.cumprod(1 - betas, dim=0)", "return 1 - betas")),
+    _diffusion("cosine-ignores-offset", "cosine_alpha_bar", _COSINE, ("(t / T + s) / (1 + s)", "(t / T + 0.008) / 1.008")),
+    _diffusion("cosine-not-squared", "cosine_alpha_bar", _COSINE, ("math.pi / 2) ** 2", "math.pi / 2)")),
+    # q_sample
+    Mutant("q-sample-variance-instead-of-std", "q_sample", "test_q_sample", '''
+def q_sample(x0, t, noise, alpha_bar):
+    ab = alpha_bar[t].reshape(-1, *([1] * (x0.dim() - 1))).to(x0.dtype)
+    return ab * x0 + (1 - ab) * noise
+'''),
+    Mutant("q-sample-index-minus-one", "q_sample", "test_q_sample", '''
+def q_sample(x0, t, noise, alpha_bar):
+    ab = alpha_bar[t - 1].reshape(-1, *([1] * (x0.dim() - 1))).to(x0.dtype)
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+'''),
+    Mutant("q-sample-first-t-for-all", "q_sample", "test_q_sample", '''
+def q_sample(x0, t, noise, alpha_bar):
+    ab = alpha_bar[t[0]].to(x0.dtype)
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+'''),
+    Mutant("q-sample-only-4d", "q_sample", "test_q_sample", '''
+def q_sample(x0, t, noise, alpha_bar):
+    ab = alpha_bar[t].view(-1, 1, 1, 1).to(x0.dtype)
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+'''),
+    Mutant("q-sample-in-place", "q_sample", "test_q_sample", '''
+def q_sample(x0, t, noise, alpha_bar):
+    ab = alpha_bar[t].reshape(-1, *([1] * (x0.dim() - 1))).to(x0.dtype)
+    return x0.mul_(ab.sqrt()).add_((1 - ab).sqrt() * noise)
+'''),
+    Mutant("q-sample-draws-its-own-noise", "q_sample", "test_q_sample", '''
+def q_sample(x0, t, noise, alpha_bar):
+    ab = alpha_bar[t].reshape(-1, *([1] * (x0.dim() - 1))).to(x0.dtype)
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn_like(x0)
+'''),
+    # diffusion_loss
+    _diffusion("loss-timesteps-from-one", "diffusion_loss", _LOSS, ("torch.randint(0, T,", "torch.randint(1, T,")),
+    _diffusion("loss-never-last-timestep", "diffusion_loss", _LOSS, ("torch.randint(0, T,", "torch.randint(0, T - 1,")),
+    _diffusion("loss-model-gets-t-plus-one", "diffusion_loss", _LOSS, ("model(x_t, t)", "model(x_t, t + 1)")),
+    _diffusion("loss-one-t-per-batch", "diffusion_loss", _LOSS,
+               ("torch.randint(0, T, (x0.shape[0],), generator=generator)",
+                "torch.randint(0, T, (1,), generator=generator).repeat(x0.shape[0])")),
+    _diffusion("loss-regresses-x0", "diffusion_loss", _LOSS, ("F.mse_loss(model(x_t, t), noise)", "F.mse_loss(model(x_t, t), x0)")),
+    _diffusion("loss-summed", "diffusion_loss", _LOSS, ("F.mse_loss(model(x_t, t), noise)", "F.mse_loss(model(x_t, t), noise, reduction='sum')")),
+    _diffusion("loss-uniform-noise", "diffusion_loss", _LOSS,
+               ("torch.randn(x0.shape, generator=generator, dtype=x0.dtype)", "torch.rand(x0.shape, generator=generator, dtype=x0.dtype) * 2 - 1")),
+    _diffusion("loss-one-noise-per-batch", "diffusion_loss", _LOSS,
+               ("torch.randn(x0.shape, generator=generator, dtype=x0.dtype)",
+                "torch.randn(x0.shape[1:], generator=generator, dtype=x0.dtype).expand(x0.shape)")),
+    _diffusion("loss-ignores-generator", "diffusion_loss", _LOSS,
+               ("torch.randint(0, T, (x0.shape[0],), generator=generator)", "torch.randint(0, T, (x0.shape[0],))"),
+               ("torch.randn(x0.shape, generator=generator, dtype=x0.dtype)", "torch.randn(x0.shape, dtype=x0.dtype)")),
+    _diffusion("loss-detached", "diffusion_loss", _LOSS, ("F.mse_loss(model(x_t, t), noise)", "F.mse_loss(model(x_t, t).detach(), noise)")),
+    _diffusion("loss-variance-instead-of-std", "diffusion_loss", _LOSS,
+               ("x_t = q_sample(x0, t, noise, alpha_bar)",
+                "ab = alpha_bar[t].view(-1, *([1] * (x0.dim() - 1)))\n    x_t = ab * x0 + (1 - ab) * noise")),
+    # p_sample_step
+    _diffusion("step-variance-instead-of-std", "p_sample_step", _STEP, ("mean + math.sqrt(beta) * noise", "mean + beta * noise")),
+    _diffusion("step-noise-on-last-step", "p_sample_step", _STEP, ("mean if t == 0 else mean + math.sqrt(beta) * noise", "mean + math.sqrt(beta) * noise")),
+    _diffusion("step-alpha-bar-index-minus-one", "p_sample_step", _STEP, ("float(alpha_bar[t])", "float(alpha_bar[t - 1])")),
+    _diffusion("step-model-gets-t-plus-one", "p_sample_step", _STEP,
+               ("torch.full((x_t.shape[0],), t, dtype=torch.long)", "torch.full((x_t.shape[0],), t + 1, dtype=torch.long)")),
+    _diffusion("step-divides-by-sqrt-alpha-bar", "p_sample_step", _STEP, ("/ math.sqrt(1 - beta)", "/ math.sqrt(ab)")),
+    _diffusion("step-coefficient-without-sqrt", "p_sample_step", _STEP, ("beta / math.sqrt(1 - ab) * eps", "beta / (1 - ab) * eps")),
+    _diffusion("step-no-noise-ever", "p_sample_step", _STEP, ("mean if t == 0 else mean + math.sqrt(beta) * noise", "mean")),
+    _diffusion("step-posterior-variance-wrong-sign", "p_sample_step", _STEP,
+               ("mean if t == 0 else mean + math.sqrt(beta) * noise", "mean if t == 0 else mean - math.sqrt(beta) * noise")),
+]
