@@ -563,7 +563,7 @@ _D_DEFAULTS = {"STRIDE": "2", "FIRST": "", "ACT": "nn.LeakyReLU(0.2)", "POOL": "
 
 _D_STEP = """
 def discriminator_step(D, G, real, z, optimizer_D):
-    FAKE
+    MAKE_GENERATED
     on_real, on_fake = D(real), D(fake)
     loss = (F.binary_cross_entropy_with_logits(on_real, REAL_LABEL)
             + F.binary_cross_entropy_with_logits(on_fake, FAKE_LABEL))
@@ -572,7 +572,8 @@ def discriminator_step(D, G, real, z, optimizer_D):
     optimizer_D.step()
     return RESULT
 """
-_D_STEP_DEFAULTS = {"FAKE": "fake = G(z).detach()", "REAL_LABEL": "torch.ones_like(on_real)",
+# (placeholders must not contain one another: _fill replaces them in turn)
+_D_STEP_DEFAULTS = {"MAKE_GENERATED": "fake = G(z).detach()", "REAL_LABEL": "torch.ones_like(on_real)",
                     "FAKE_LABEL": "torch.zeros_like(on_fake)", "ZERO": "optimizer_D.zero_grad()",
                     "RESULT": "loss.item()"}
 _G_STEP = """
@@ -648,8 +649,19 @@ def build_generator(latent_dim=64):
     return net
 """),
     # build_discriminator
-    Mutant("discriminator-max-pooling", "build_discriminator", "test_build_discriminator",
-           _fill(_D_TEMPLATE, _D_DEFAULTS, STRIDE="1", POOL="nn.MaxPool2d(2),")),
+    Mutant("discriminator-max-pooling", "build_discriminator", "test_build_discriminator", """
+def build_discriminator():
+    body = nn.Sequential(
+        nn.Conv2d(1, 64, 3, 1, 1), nn.LeakyReLU(0.2), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, 1, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2), nn.MaxPool2d(2),
+        nn.Conv2d(128, 1, 7), nn.Flatten(0))
+    for m in body.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+    return body
+"""),
     Mutant("discriminator-relu", "build_discriminator", "test_build_discriminator",
            _fill(_D_TEMPLATE, _D_DEFAULTS, ACT="nn.ReLU()")),
     Mutant("discriminator-sigmoid", "build_discriminator", "test_build_discriminator",
@@ -662,7 +674,7 @@ def build_generator(latent_dim=64):
            _fill(_D_TEMPLATE, _D_DEFAULTS, END="nn.Hardsigmoid()")),
     # discriminator_step
     Mutant("d-step-gradient-reaches-G", "discriminator_step", "test_discriminator_step",
-           _fill(_D_STEP, _D_STEP_DEFAULTS, FAKE="fake = G(z)")),
+           _fill(_D_STEP, _D_STEP_DEFAULTS, MAKE_GENERATED="fake = G(z)")),
     Mutant("d-step-no-zero-grad", "discriminator_step", "test_discriminator_step",
            _fill(_D_STEP, _D_STEP_DEFAULTS, ZERO="pass")),
     Mutant("d-step-labels-swapped", "discriminator_step", "test_discriminator_step",
