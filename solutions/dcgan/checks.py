@@ -39,7 +39,8 @@ def conv_transpose_output_size(student):
     assert got == 6, f"size 4, kernel 3, stride 1: expected 6, got {got}"
     for args, options, expected in [((7, 4), dict(stride=2, padding=1), 14), ((1, 7), {}, 7)]:
         got = student.conv_transpose_output_size(*args, **options)
-        assert got == expected, f"size {args[0]}, kernel {args[1]}, {options or 'defaults'}: expected {expected}, got {got}"
+        assert got == expected, \
+            f"size {args[0]}, kernel {args[1]}, {options or 'defaults'}: expected {expected}, got {got}"
     for n, k, s, p, d in [(5, 3, 2, 1, 1), (3, 5, 3, 2, 2), (6, 2, 1, 0, 3), (2, 4, 4, 1, 1), (9, 1, 2, 0, 1)]:
         for extra in range(max(s, d)):
             expected = reference_transposed_size(n, k, s, p, extra, d)
@@ -190,7 +191,8 @@ def discriminator_step(student):
     assert not any(seen["G_has_grad"]), \
         "a gradient reached the generator's parameters (their .grad must stay None in a discriminator step)"
     assert abs(second["loss"] - reference["losses"][1]) < 1e-5, \
-        f"second call: returned loss {second['loss']:.5f}, expected {reference['losses'][1]:.5f} (L_D before the update)"
+        f"second call: returned loss {second['loss']:.5f}, expected {reference['losses'][1]:.5f} " \
+        "(L_D before the update)"
     if not _same(second["D"], reference["D"][1], atol=1e-5):
         accumulated = _same(second["D"], reference["accumulated"], atol=1e-5)
         raise AssertionError(
@@ -389,7 +391,7 @@ def _sgd_trajectory(module, losses_of, batches, lr):
     for batch in batches:
         value = losses_of(batch)
         grads = torch.autograd.grad(value, params)
-        losses.append(float(value))
+        losses.append(float(value.detach()))
         if previous is not None:
             with torch.no_grad():
                 start = [p.clone() for p in params]
