@@ -320,7 +320,7 @@ def run_steps(notebook, name, g_state, d_state, batches, lr):
         else:
             loss = notebook.generator_step(D, G, batch, optimizer)
         try:
-            value = float(loss)
+            value = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
         except Exception:
             value = float("nan")
         steps.append({"is_float": isinstance(loss, float), "type": type(loss).__name__, "loss": value,
@@ -353,9 +353,14 @@ def train_toy_gan(notebook, d_state, reals, z_d, z_g):
     D1.load_state_dict(d_state)
     opt_d = torch.optim.Adam(D1.parameters(), lr=1e-2, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(G1.parameters(), lr=1e-2, betas=(0.5, 0.999))
-    for i in range(len(reals)):
-        reference_d_step(D1, G1, reals[i], z_d[i], opt_d)
-        notebook.generator_step(D1, G1, z_g[i], opt_g)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)            # tiny tensors: extra threads only cost time on a busy machine
+    try:
+        for i in range(len(reals)):
+            reference_d_step(D1, G1, reals[i], z_d[i], opt_d)
+            notebook.generator_step(D1, G1, z_g[i], opt_g)
+    finally:
+        torch.set_num_threads(threads)
     return float(G1.bias.detach())
 
 
