@@ -3,9 +3,10 @@
 A check of random behaviour must pass for every correct answer whatever the seed and whatever the
 source of randomness, and its expectation must be right. Here:
 
-* the image pool's check runs under 50 seeds for the solution and for every alternative pool in
-  tests/answers.py (Python's ``random``, torch's generator, NumPy's global and ``default_rng``
-  generators, a ``random.Random`` of its own), and the wrong pools fail under every seed tried;
+* the image pool's check, and the notebook's visible pool test, run under 50 seeds for the solution
+  and for every alternative pool in tests/answers.py (Python's ``random``, torch's generator,
+  NumPy's global and ``default_rng`` generators, a ``random.Random`` of its own), and the wrong
+  pools fail the check under every seed tried;
 * the pool's exact distribution (``old_count_pmf``) is compared with a simulation of the rules;
 * the initialisation bands of build_generator / build_discriminator hold for networks built under
   50 seeds (the solution's and the alternatives');
@@ -76,6 +77,29 @@ def test_pool_check_passes_under_50_seeds(answer):
         verdict = run_checks_locally("cyclegan", namespace, only={"test_ImagePool"})["test_ImagePool"]
         if not verdict.passed:
             failures.append(f"seed {seed}: {verdict.message}")
+    assert failures == []
+
+
+@pytest.mark.parametrize("answer", _answers("cyclegan", "ImagePool"), ids=_name)
+def test_visible_pool_test_passes_under_50_seeds(answer):
+    """The notebook's own visible test (students run it), with its seeds replaced by each of 50."""
+    import nbformat
+
+    from autograder.course import SOLUTIONS
+
+    nb = nbformat.read(SOLUTIONS / "cyclegan" / "cyclegan.ipynb", as_version=4)
+    source = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_ImagePool")
+    assert "random.seed(0)" in source and "torch.manual_seed(0)" in source
+    namespace = _namespace("cyclegan", answer)
+    failures = []
+    for seed in SEEDS:
+        np.random.seed(seed)
+        code = source.replace("random.seed(0)", f"random.seed({seed})").replace("torch.manual_seed(0)",
+                                                                              f"torch.manual_seed({seed})")
+        try:
+            exec(compile(code, "test_ImagePool", "exec"), namespace)
+        except AssertionError as err:
+            failures.append(f"seed {seed}: {err}")
     assert failures == []
 
 
