@@ -239,11 +239,11 @@ def generator_step(student):
 def toy_training_mean(student, seed: int) -> float:
     """The generator's mean b after 300 iterations of the 1-D toy GAN, with the student's generator
     step and the reference discriminator step, on data drawn here from ``seed``."""
-    g = torch.Generator().manual_seed(seed)
+    draws = torch.Generator().manual_seed(seed)
     D = nn.Sequential(nn.Linear(1, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1), nn.Flatten(0))
-    _reinitialise(D, g)
-    reals = 3 + 0.5 * torch.randn(300, 64, 1, generator=g)
-    z_d, z_g = torch.randn(300, 64, 1, generator=g), torch.randn(300, 64, 1, generator=g)
+    _reinitialise(D, draws)
+    reals = 3 + 0.5 * torch.randn(300, 64, 1, generator=draws)
+    z_d, z_g = torch.randn(300, 64, 1, generator=draws), torch.randn(300, 64, 1, generator=draws)
     return float(student.run(train_toy_gan, D.state_dict(), reals, z_d, z_g, helpers=(reference_d_step,)))
 
 
@@ -252,17 +252,17 @@ def layer_table(net):
     """Every module of ``net`` (as nn.Module.modules() lists them) described as data: its torch.nn
     class (the first one in its class hierarchy), its settings and its weights."""
     rows = []
-    for module in net.modules():
-        base = next((c for c in type(module).__mro__ if c.__module__.startswith("torch.nn.modules")), type(module))
-        row = {"kind": base.__name__, "class": type(module).__name__,
-               "has_weight": isinstance(getattr(module, "weight", None), torch.Tensor)}
+    for part in list(net.modules()):
+        base = next((c for c in type(part).__mro__ if c.__module__.startswith("torch.nn.modules")), type(part))
+        row = {"kind": base.__name__, "class": type(part).__name__,
+               "has_weight": isinstance(getattr(part, "weight", None), torch.Tensor)}
         for name in ("stride", "negative_slope", "out_features"):
-            value = getattr(module, name, None)
+            value = getattr(part, name, None)
             if isinstance(value, (int, float, tuple)):
                 row[name] = tuple(value) if isinstance(value, tuple) else ((value,) if name == "stride" else value)
         if base.__name__ in ("Conv2d", "ConvTranspose2d", "BatchNorm2d") and row["has_weight"]:
-            row["weight"] = module.weight.detach().clone()
-            bias = getattr(module, "bias", None)
+            row["weight"] = part.weight.detach().clone()
+            bias = getattr(part, "bias", None)
             row["bias"] = bias.detach().clone() if isinstance(bias, torch.Tensor) else None
         rows.append(row)
     return rows
@@ -276,9 +276,9 @@ def probe_network(notebook, builder, args, example, loud_example, gain):
     modules = list(net.modules())
     position = {id(m): i for i, m in enumerate(modules)}
     calls, hooks = [], []
-    for module in modules:
-        if not list(module.children()):
-            hooks.append(module.register_forward_hook(lambda m, i, o: calls.append(position[id(m)])))
+    for part in modules:
+        if not list(part.children()):
+            hooks.append(part.register_forward_hook(lambda m, i, o: calls.append(position[id(m)])))
     try:
         out = net(example)
     finally:
@@ -319,10 +319,11 @@ def run_steps(notebook, name, g_state, d_state, batches, lr):
             loss = notebook.discriminator_step(D, G, batch[0], batch[1], optimizer)
         else:
             loss = notebook.generator_step(D, G, batch, optimizer)
-        try:
-            value = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
-        except Exception:
-            value = float("nan")
+        value = float("nan")
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+            value = float(loss.detach())
+        elif isinstance(loss, (int, float)):
+            value = float(loss)
         steps.append({"is_float": isinstance(loss, float), "type": type(loss).__name__, "loss": value,
                       "D": torch.cat([p.detach().flatten() for p in D.parameters()]).clone(),
                       "G": torch.cat([p.detach().flatten() for p in G.parameters()]).clone()})
@@ -431,8 +432,8 @@ def reference_generator_trajectory(G, D, batches, lr) -> dict:
 def _reinitialise(module, generator) -> None:
     """PyTorch's default initialisation, drawn from ``generator`` (so the check is reproducible)."""
     with torch.no_grad():
-        for layer in module.modules():
-            if isinstance(layer, nn.Linear):
-                bound = 1 / math.sqrt(layer.in_features)
-                layer.weight.copy_((torch.rand(layer.weight.shape, generator=generator) * 2 - 1) * bound)
-                layer.bias.copy_((torch.rand(layer.bias.shape, generator=generator) * 2 - 1) * bound)
+        for piece in module.modules():
+            if isinstance(piece, nn.Linear):
+                bound = 1 / math.sqrt(piece.in_features)
+                piece.weight.copy_((torch.rand(piece.weight.shape, generator=generator) * 2 - 1) * bound)
+                piece.bias.copy_((torch.rand(piece.bias.shape, generator=generator) * 2 - 1) * bound)
