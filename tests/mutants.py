@@ -682,7 +682,7 @@ _D_DEFAULTS = {"STRIDE": "2", "FIRST": "", "ACT": "nn.LeakyReLU(0.2)", "POOL": "
 
 _D_STEP = """
 def discriminator_step(D, G, real, z, optimizer_D):
-    FAKE
+    MAKE_GENERATED
     on_real, on_fake = D(real), D(fake)
     loss = (F.binary_cross_entropy_with_logits(on_real, REAL_LABEL)
             + F.binary_cross_entropy_with_logits(on_fake, FAKE_LABEL))
@@ -691,7 +691,8 @@ def discriminator_step(D, G, real, z, optimizer_D):
     optimizer_D.step()
     return RESULT
 """
-_D_STEP_DEFAULTS = {"FAKE": "fake = G(z).detach()", "REAL_LABEL": "torch.ones_like(on_real)",
+# (placeholders must not contain one another: _fill replaces them in turn)
+_D_STEP_DEFAULTS = {"MAKE_GENERATED": "fake = G(z).detach()", "REAL_LABEL": "torch.ones_like(on_real)",
                     "FAKE_LABEL": "torch.zeros_like(on_fake)", "ZERO": "optimizer_D.zero_grad()",
                     "RESULT": "loss.item()"}
 _G_STEP = """
@@ -767,8 +768,19 @@ def build_generator(latent_dim=64):
     return net
 """),
     # build_discriminator
-    Mutant("discriminator-max-pooling", "build_discriminator", "test_build_discriminator",
-           _fill(_D_TEMPLATE, _D_DEFAULTS, STRIDE="1", POOL="nn.MaxPool2d(2),")),
+    Mutant("discriminator-max-pooling", "build_discriminator", "test_build_discriminator", """
+def build_discriminator():
+    body = nn.Sequential(
+        nn.Conv2d(1, 64, 3, 1, 1), nn.LeakyReLU(0.2), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, 1, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2), nn.MaxPool2d(2),
+        nn.Conv2d(128, 1, 7), nn.Flatten(0))
+    for m in body.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+    return body
+"""),
     Mutant("discriminator-relu", "build_discriminator", "test_build_discriminator",
            _fill(_D_TEMPLATE, _D_DEFAULTS, ACT="nn.ReLU()")),
     Mutant("discriminator-sigmoid", "build_discriminator", "test_build_discriminator",
@@ -781,7 +793,7 @@ def build_generator(latent_dim=64):
            _fill(_D_TEMPLATE, _D_DEFAULTS, END="nn.Hardsigmoid()")),
     # discriminator_step
     Mutant("d-step-gradient-reaches-G", "discriminator_step", "test_discriminator_step",
-           _fill(_D_STEP, _D_STEP_DEFAULTS, FAKE="fake = G(z)")),
+           _fill(_D_STEP, _D_STEP_DEFAULTS, MAKE_GENERATED="fake = G(z)")),
     Mutant("d-step-no-zero-grad", "discriminator_step", "test_discriminator_step",
            _fill(_D_STEP, _D_STEP_DEFAULTS, ZERO="pass")),
     Mutant("d-step-labels-swapped", "discriminator_step", "test_discriminator_step",
@@ -824,6 +836,79 @@ def discriminator_step(D, G, real, z, optimizer_D):
            _fill(_G_STEP, _G_STEP_DEFAULTS, BEFORE="D.requires_grad_(False)")),
     Mutant("g-step-returns-tensor", "generator_step", "test_generator_step",
            _fill(_G_STEP, _G_STEP_DEFAULTS, RESULT="loss")),
+    # added with the grader-side checks (issue 13): one wrong answer per checked property without one
+    Mutant("size-returns-float", "conv_transpose_output_size", "test_conv_transpose_output_size", """
+def conv_transpose_output_size(size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return float((size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1)
+"""),
+    Mutant("generator-batchnorm-weights-left-at-1", "build_generator", "test_build_generator", """
+def build_generator(latent_dim=64):
+    net = nn.Sequential(
+        nn.Unflatten(1, (latent_dim, 1, 1)),
+        nn.ConvTranspose2d(latent_dim, 128, 7, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
+    for m in net.modules():
+        if isinstance(m, nn.ConvTranspose2d):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+    return net
+"""),
+    Mutant("generator-ignores-latent-dim", "build_generator", "test_build_generator",
+           _fill(_G_TEMPLATE, _G_DEFAULTS).replace("nn.ConvTranspose2d(latent_dim, 128", "nn.ConvTranspose2d(64, 128")),
+    Mutant("generator-only-last-layer-initialised", "build_generator", "test_build_generator",
+           _fill(_G_TEMPLATE, _G_DEFAULTS).replace("if isinstance(m, nn.ConvTranspose2d):",
+                                                    "if isinstance(m, nn.ConvTranspose2d) and m.out_channels == 1:")),
+    Mutant("discriminator-hidden-linear", "build_discriminator", "test_build_discriminator", """
+def build_discriminator():
+    body = nn.Sequential(
+        nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+        nn.Flatten(), nn.Linear(128 * 7 * 7, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1), nn.Flatten(0))
+    for m in body.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+    return body
+"""),
+    Mutant("discriminator-default-init", "build_discriminator", "test_build_discriminator", """
+def build_discriminator():
+    return nn.Sequential(
+        nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+        nn.Conv2d(128, 1, 7), nn.Flatten(0))
+"""),
+    Mutant("discriminator-logits-shape-B1", "build_discriminator", "test_build_discriminator",
+           _fill(_D_TEMPLATE, _D_DEFAULTS).replace("nn.Flatten(0)", "nn.Flatten(1)")),
+    Mutant("discriminator-no-batchnorm", "build_discriminator", "test_build_discriminator",
+           _fill(_D_TEMPLATE, _D_DEFAULTS).replace("nn.BatchNorm2d(128), ", "")),
+    Mutant("d-step-steps-G-too", "discriminator_step", "test_discriminator_step", """
+def discriminator_step(D, G, real, z, optimizer_D):
+    fake = G(z)
+    on_real, on_fake = D(real), D(fake)
+    loss = F.softplus(-on_real).mean() + F.softplus(on_fake).mean()
+    optimizer_D.zero_grad()
+    loss.backward()
+    optimizer_D.step()
+    with torch.no_grad():
+        for p in G.parameters():
+            p -= 0.01 * p.grad
+            p.grad = None
+    return loss.item()
+"""),
+    Mutant("g-step-also-steps-D", "generator_step", "test_generator_step",
+           _fill(_G_STEP, _G_STEP_DEFAULTS, ZERO="optimizer_G.zero_grad(); D.zero_grad()",
+                 RESULT="torch.optim.SGD(D.parameters(), lr=0.01).step() or loss.item()")),
+    Mutant("g-step-loss-after-update", "generator_step", "test_generator_step", """
+def generator_step(D, G, z, optimizer_G):
+    verdict = D(G(z))
+    loss = F.softplus(-verdict).mean()
+    optimizer_G.zero_grad()
+    loss.backward()
+    optimizer_G.step()
+    with torch.no_grad():
+        return F.softplus(-D(G(z))).mean().item()
+"""),
 ]
 
 
@@ -948,6 +1033,22 @@ def generator_objective(real_a, real_b, G_ab, G_ba, D_a, D_b, lambda_cyc=10.0, l
     same = identity_loss(real_b, G_ab(real_b), lambda_cyc) + identity_loss(real_a, G_ba(real_a), lambda_cyc)
     return adversarial + cycle + same
 """),
+    # added with the grader-side checks (issue 13)
+    Mutant("identity-detached", "identity_loss", "test_identity_loss", """
+def identity_loss(real, mapped, weight=5.0):
+    return weight * (mapped.detach() - real).abs().mean()
+"""),
+    Mutant("pool-always-first-slot", "ImagePool", "test_ImagePool",
+           _fill(_POOL, _POOL_DEFAULTS).replace("slot = random.randrange(len(self.images))", "slot = 0")),
+    Mutant("pool-coin-one-quarter", "ImagePool", "test_ImagePool",
+           _fill(_POOL, _POOL_DEFAULTS, COIN="random.random() < 0.25")),
+    Mutant("pool-size-zero-not-handled", "ImagePool", "test_ImagePool",
+           _fill(_POOL, _POOL_DEFAULTS).replace("if self.pool_size == 0:", "if self.pool_size < 0:")
+           .replace("random.randrange(len(self.images))", "random.randrange(self.pool_size)")),
+    Mutant("objective-detached-cycle", "generator_objective", "test_generator_objective",
+           _fill(_OBJECTIVE, _OBJ_DEFAULTS, CYC_A="G_ba(fake_b.detach())", CYC_B="G_ab(fake_a.detach())")),
+    Mutant("objective-no-identity", "generator_objective", "test_generator_objective",
+           _fill(_OBJECTIVE, _OBJ_DEFAULTS).replace("return adversarial + cycle + same", "return adversarial + cycle")),
 ]
 
 

@@ -42,11 +42,13 @@ def test_exercises_hold_no_solution_or_hidden_test():
 
 
 def test_leak_finder_finds_a_planted_leak(tmp_path):
-    """The leak tests above and in test_book.py can fail: a rendered solution notebook is caught."""
+    """The leak tests above and in test_book.py can fail: a rendered solution notebook is caught, and
+    so is its assignment's checks file (where the hidden tests live once converted)."""
     import nbconvert
 
-    source = next(SOLUTIONS.glob("*/*.ipynb"))
+    source = next(p for p in sorted(SOLUTIONS.glob("*/*.ipynb")) if (p.parent / "checks.py").is_file())
     html, _ = nbconvert.HTMLExporter().from_filename(str(source))
     (tmp_path / "page.html").write_text(html)
+    (tmp_path / "checks.py").write_text((source.parent / "checks.py").read_text())
     leaks = find_leaks(tmp_path, fingerprints(SOLUTIONS))
     assert any("solution line" in leak for leak in leaks) and any("hidden test line" in leak for leak in leaks)

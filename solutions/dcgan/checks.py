@@ -1,0 +1,439 @@
+"""Hidden tests of the dcgan assignment, run by the grader in its own process (never released).
+
+Every check re-checks what the notebook's visible test states and adds the hidden cases. Networks
+and training steps are watched through *experiments*: instructor functions shipped to the kernel
+that build or step the student's objects on inputs and initial states made HERE, and hand back
+plain data (layer tables, parameters before and after, losses). The expected values are computed
+in this process by the reference code at the bottom of this file. Solutions/dcgan/SPEC.md maps each
+assertion to the sentence of the notebook that states it.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autograder.checks import check, close, is_tensor
+
+#: Seed of the data of the 1-D toy training in test_generator_step (a module global, so that the
+#: 50-seed test in tests/test_stats_gan.py can vary it).
+TOY_SEED = 4
+#: Standard deviations of the bands that weight initialisations must fall in (two-sided
+#: probability of a false alarm below 1e-8 per band for a correct N(mean, std) draw).
+SIGMAS = 6.0
+
+_POOLING = {"MaxPool1d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d",
+            "FractionalMaxPool2d"}
+_UPSAMPLING = {"Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle"}
+_FULLY_CONNECTED = {"Linear", "LazyLinear", "Bilinear"}
+_SIGMOIDS = {"Sigmoid", "Hardsigmoid", "LogSigmoid"}
+
+
+# ---------------------------------------------------------------------------- 1. output size
+@check("test_conv_transpose_output_size")
+def conv_transpose_output_size(student):
+    got = student.conv_transpose_output_size(4, 3)
+    assert isinstance(got, int) and not isinstance(got, bool), \
+        f"return the size as a Python int (got a value of type {type(got).__name__})"
+    assert got == 6, f"size 4, kernel 3, stride 1: expected 6, got {got}"
+    for args, options, expected in [((7, 4), dict(stride=2, padding=1), 14), ((1, 7), {}, 7)]:
+        got = student.conv_transpose_output_size(*args, **options)
+        assert got == expected, \
+            f"size {args[0]}, kernel {args[1]}, {options or 'defaults'}: expected {expected}, got {got}"
+    for n, k, s, p, d in [(5, 3, 2, 1, 1), (3, 5, 3, 2, 2), (6, 2, 1, 0, 3), (2, 4, 4, 1, 1), (9, 1, 2, 0, 1)]:
+        for extra in range(max(s, d)):
+            expected = reference_transposed_size(n, k, s, p, extra, d)
+            got = student.conv_transpose_output_size(n, k, stride=s, padding=p, output_padding=extra, dilation=d)
+            assert isinstance(got, int) and got == expected, (
+                f"size={n}, kernel_size={k}, stride={s}, padding={p}, output_padding={extra}, dilation={d}: "
+                f"nn.ConvTranspose2d gives {expected}, got {got!r}")
+
+
+# ---------------------------------------------------------------------------- 2. generator
+@check("test_build_generator")
+def build_generator(student):
+    g = torch.Generator().manual_seed(21)
+    z, loud_z = torch.randn(5, 16, generator=g), torch.randn(64, 16, generator=g)
+    seen = student.run(probe_network, "build_generator", (16,), z, loud_z, 50.0, helpers=(layer_table,))
+    out, loud = seen["out"], seen["loud"]
+    assert is_tensor(out, (5, 1, 28, 28)), \
+        f"build_generator(16) maps a (5, 16) batch to shape {_shape(out)}, expected (5, 1, 28, 28)"
+    kinds = _kinds(seen)
+    assert "ConvTranspose2d" in kinds, "upsample with nn.ConvTranspose2d layers: the network has none"
+    assert not kinds & _FULLY_CONNECTED, "the generator must have no fully connected (nn.Linear) layer"
+    assert "Tanh" in kinds, "end the generator with an nn.Tanh module"
+    assert float(out.min()) >= -1 and float(out.max()) <= 1, "the generator's outputs must lie in [-1, 1]"
+    assert is_tensor(loud, (64, 1, 28, 28)) and float(loud.min()) >= -1 and float(loud.max()) <= 1, \
+        "with every parameter multiplied by 50, outputs left [-1, 1]: the output must be squashed by tanh"
+    assert float(loud.min()) < -0.9 and float(loud.max()) > 0.9, \
+        "with every parameter multiplied by 50, outputs did not reach both ends of [-1, 1]: the last operation " \
+        "must be a tanh (nothing squashing the range before it)"
+    assert "BatchNorm2d" in kinds, "use batch normalisation (nn.BatchNorm2d) after the hidden layers"
+    assert "ReLU" in kinds, "use nn.ReLU activations in the generator"
+    assert "LeakyReLU" not in kinds, "the generator uses ReLU, not LeakyReLU"
+    assert not kinds & _UPSAMPLING, \
+        f"upsample only with transposed convolutions: found {sorted(kinds & _UPSAMPLING)}"
+    _check_initialisation(seen["layers"])
+    small = student.run(probe_network, "build_generator", (8,), torch.randn(2, 8, generator=g), None, 1.0,
+                        helpers=(layer_table,))
+    assert is_tensor(small["out"], (2, 1, 28, 28)), \
+        f"build_generator(8) maps a (2, 8) batch to shape {_shape(small['out'])}: honour latent_dim"
+
+
+# ---------------------------------------------------------------------------- 3. discriminator
+@check("test_build_discriminator")
+def build_discriminator(student):
+    g = torch.Generator().manual_seed(31)
+    x, loud_x = torch.randn(6, 1, 28, 28, generator=g), torch.randn(16, 1, 28, 28, generator=g)
+    seen = student.run(probe_network, "build_discriminator", (), x, loud_x, 40.0, helpers=(layer_table,))
+    out, loud = seen["out"], seen["loud"]
+    assert is_tensor(out, (6,)), f"a (6, 1, 28, 28) batch gives logits of shape {_shape(out)}, expected (6,)"
+    assert is_tensor(loud, (16,)), f"a (16, 1, 28, 28) batch gives logits of shape {_shape(loud)}, expected (16,)"
+    kinds = _kinds(seen)
+    assert not kinds & _POOLING, f"no pooling layers: found {sorted(kinds & _POOLING)}"
+    layers, calls = seen["layers"], [seen["layers"][i] for i in seen["calls"]]
+    convs = [row for row in calls if row["kind"] == "Conv2d"]
+    assert any(max(row["stride"]) >= 2 for row in convs), "downsample with strided nn.Conv2d layers (stride >= 2)"
+    assert "LeakyReLU" in kinds, "use nn.LeakyReLU activations in the discriminator"
+    assert "ReLU" not in kinds, "the discriminator uses LeakyReLU, not ReLU"
+    slopes = sorted({round(row["negative_slope"], 6) for row in layers if row["kind"] == "LeakyReLU"})
+    assert slopes == [0.2], f"every LeakyReLU has slope 0.2 (found slopes {slopes})"
+    assert not kinds & _SIGMOIDS, "no sigmoid in the discriminator: return logits, the losses apply the sigmoid"
+    assert float(loud.abs().max()) > 1.5, \
+        "with every parameter multiplied by 40, every output stayed within [-1.5, 1.5]: return unbounded logits, " \
+        "not probabilities"
+    _check_fully_connected_only_at_the_output(calls)
+    conv_positions = [i for i, row in enumerate(calls) if row["kind"] == "Conv2d"]
+    norm_positions = [i for i, row in enumerate(calls) if row["kind"].startswith("BatchNorm")]
+    assert norm_positions, "use batch normalisation (nn.BatchNorm2d) on the hidden layers"
+    assert len(conv_positions) >= 2 and min(norm_positions) > conv_positions[1], \
+        "no batch normalisation on the input or on the first convolution's output: the first BatchNorm2d must " \
+        "come after the second convolution"
+    _check_initialisation(layers)
+
+
+def _check_fully_connected_only_at_the_output(calls: list[dict]) -> None:
+    """An nn.Linear is allowed only as the output layer: the last layer with weights, one logit out."""
+    dense = [i for i, row in enumerate(calls) if row["kind"] in _FULLY_CONNECTED]
+    if not dense:
+        return
+    weighted = [i for i, row in enumerate(calls) if row["has_weight"]]
+    assert len(dense) == 1 and dense[0] == weighted[-1] and calls[dense[0]].get("out_features") == 1, \
+        "no fully connected hidden layers: an nn.Linear is allowed only as the output layer " \
+        "(the last layer with weights, with out_features=1)"
+
+
+def _check_initialisation(layers: list[dict]) -> None:
+    """Each convolution's weights look like a N(0, 0.02) sample, each batch norm's like N(1, 0.02)."""
+    for number, row in enumerate(row for row in layers if row["kind"] in ("Conv2d", "ConvTranspose2d")):
+        problem = normal_sample_problem(row["weight"], 0.0, 0.02)
+        assert problem is None, f"the weights of convolution layer {number + 1} ({row['kind']}) " \
+                                f"are not a N(0, 0.02) sample: {problem}"
+    for number, row in enumerate(row for row in layers if row["kind"] == "BatchNorm2d" and "weight" in row):
+        problem = normal_sample_problem(row["weight"], 1.0, 0.02)
+        assert problem is None, f"the weights of batch-norm layer {number + 1} are not a N(1, 0.02) sample: {problem}"
+        assert row["bias"] is None or float(row["bias"].abs().max()) == 0, \
+            f"the biases of batch-norm layer {number + 1} must be 0"
+
+
+def normal_sample_problem(values, mean: float, std: float, sigmas: float = SIGMAS) -> str | None:
+    """Why ``values`` is not a plausible sample of N(mean, std**2), or None.
+
+    For n independent draws the sample mean has standard deviation std / sqrt(n) and the sample
+    standard deviation has about std / sqrt(2 (n - 1)); both must lie within ``sigmas`` of those
+    of the target distribution.
+    """
+    flat = torch.as_tensor(values, dtype=torch.float64).flatten()
+    n = flat.numel()
+    if n < 2:
+        return None
+    got_mean, got_std = float(flat.mean()), float(flat.std())
+    mean_band, std_band = sigmas * std / math.sqrt(n), sigmas * std / math.sqrt(2 * (n - 1))
+    if abs(got_mean - mean) > mean_band:
+        return f"mean {got_mean:.4f} over {n} weights (a correct draw is within {mean:g} ± {mean_band:.4f})"
+    if abs(got_std - std) > std_band:
+        return f"standard deviation {got_std:.4f} over {n} weights (a correct draw is within {std:g} ± {std_band:.4f})"
+    return None
+
+
+def _kinds(seen: dict) -> set[str]:
+    return {row["kind"] for row in seen["layers"]}
+
+
+def _shape(value) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else f"(not a tensor: {type(value).__name__})"
+
+
+# ---------------------------------------------------------------------------- 4. discriminator step
+@check("test_discriminator_step")
+def discriminator_step(student):
+    g = torch.Generator().manual_seed(41)
+    G, D = toy_pair(g)
+    batches = [(torch.randn(6, 3, generator=g) + 1, torch.randn(3, 2, generator=g)),
+               (torch.randn(4, 3, generator=g) - 0.5, torch.randn(7, 2, generator=g))]
+    lr = 0.5
+    seen = student.run(run_steps, "discriminator_step", G.state_dict(), D.state_dict(), batches, lr,
+                       helpers=(toy_pair,))
+    steps = seen["steps"]
+    assert all(step["is_float"] for step in steps), \
+        f"return the loss as a Python float (got {steps[0]['type']})"
+    reference = reference_discriminator_trajectory(G, D, batches, lr)
+    first, second = steps
+    assert abs(first["loss"] - reference["losses"][0]) < 1e-5, (
+        f"returned loss {first['loss']:.5f}, expected {reference['losses'][0]:.5f}: L_D = mean over the real "
+        "batch of -log sigmoid(D(x)) + mean over the generated batch of -log(1 - sigmoid(D(G(z)))), "
+        "at the parameters before the update")
+    assert not _same(first["D"], _flat(D)), "the discriminator's parameters must change in a discriminator step"
+    assert _same(first["D"], reference["D"][0], atol=1e-5), \
+        "D's parameters after the call differ from one optimizer step on L_D (real labelled 1, generated 0)"
+    assert _same(seen["G"], _flat(G), atol=0), "the generator's parameters must not change in a discriminator step"
+    assert not any(seen["G_has_grad"]), \
+        "a gradient reached the generator's parameters (their .grad must stay None in a discriminator step)"
+    assert abs(second["loss"] - reference["losses"][1]) < 1e-5, \
+        f"second call: returned loss {second['loss']:.5f}, expected {reference['losses'][1]:.5f} " \
+        "(L_D before the update)"
+    if not _same(second["D"], reference["D"][1], atol=1e-5):
+        accumulated = _same(second["D"], reference["accumulated"], atol=1e-5)
+        raise AssertionError(
+            "second call: D's update is the step of the sum of both calls' gradients (gradients accumulated "
+            "from one call to the next)" if accumulated else
+            "second call: D's parameters differ from one optimizer step on that call's loss")
+
+
+# ---------------------------------------------------------------------------- 5. generator step
+@check("test_generator_step")
+def generator_step(student):
+    g = torch.Generator().manual_seed(51)
+    G, D = toy_pair(g)
+    batches = [torch.randn(5, 2, generator=g), torch.randn(3, 2, generator=g) * 2]
+    lr = 0.5
+    seen = student.run(run_steps, "generator_step", G.state_dict(), D.state_dict(), batches, lr,
+                       helpers=(toy_pair,))
+    steps = seen["steps"]
+    assert all(step["is_float"] for step in steps), f"return the loss as a Python float (got {steps[0]['type']})"
+    reference = reference_generator_trajectory(G, D, batches, lr)
+    first, second = steps
+    assert abs(first["loss"] - reference["losses"][0]) < 1e-5, (
+        f"returned loss {first['loss']:.5f}, expected {reference['losses'][0]:.5f}: the non-saturating loss is the "
+        "mean of -log sigmoid(D(G(z))), at the parameters before the update")
+    assert not _same(first["G"], _flat(G)), "the generator's parameters must change in a generator step"
+    assert _same(first["G"], reference["G"][0], atol=1e-5), \
+        "G's parameters after the call differ from one optimizer step on the non-saturating loss"
+    assert _same(seen["D"], _flat(D), atol=0), "the discriminator's parameters must not change in a generator step"
+    assert all(seen["D_trainable"]), \
+        "after a generator step every parameter of D must still have requires_grad=True (D stays trainable)"
+    assert abs(second["loss"] - reference["losses"][1]) < 1e-5, \
+        f"second call: returned loss {second['loss']:.5f}, expected {reference['losses'][1]:.5f} (before the update)"
+    if not _same(second["G"], reference["G"][1], atol=1e-5):
+        accumulated = _same(second["G"], reference["accumulated"], atol=1e-5)
+        raise AssertionError(
+            "second call: G's update is the step of the sum of both calls' gradients (gradients accumulated "
+            "from one call to the next)" if accumulated else
+            "second call: G's parameters differ from one optimizer step on that call's loss")
+    mean = toy_training_mean(student, TOY_SEED)
+    assert mean > 1.5, (f"1-D toy GAN (data N(3, 0.5), G(z) = a z + b from b = 0, 300 iterations): the generator's "
+                        f"mean b reached {mean:.2f}, expected more than 1.5 (moving towards the data at 3)")
+
+
+def toy_training_mean(student, seed: int) -> float:
+    """The generator's mean b after 300 iterations of the 1-D toy GAN, with the student's generator
+    step and the reference discriminator step, on data drawn here from ``seed``."""
+    draws = torch.Generator().manual_seed(seed)
+    D = nn.Sequential(nn.Linear(1, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1), nn.Flatten(0))
+    _reinitialise(D, draws)
+    reals = 3 + 0.5 * torch.randn(300, 64, 1, generator=draws)
+    z_d, z_g = torch.randn(300, 64, 1, generator=draws), torch.randn(300, 64, 1, generator=draws)
+    return float(student.run(train_toy_gan, D.state_dict(), reals, z_d, z_g, helpers=(reference_d_step,)))
+
+
+# ---------------------------------------------------------------------------- experiments (run in the kernel)
+def layer_table(net):
+    """Every module of ``net`` (as nn.Module.modules() lists them) described as data: its torch.nn
+    class (the first one in its class hierarchy), its settings and its weights."""
+    rows = []
+    for part in list(net.modules()):
+        base = next((c for c in type(part).__mro__ if c.__module__.startswith("torch.nn.modules")), type(part))
+        row = {"kind": base.__name__, "class": type(part).__name__,
+               "has_weight": isinstance(getattr(part, "weight", None), torch.Tensor)}
+        for name in ("stride", "negative_slope", "out_features"):
+            value = getattr(part, name, None)
+            if isinstance(value, (int, float, tuple)):
+                row[name] = tuple(value) if isinstance(value, tuple) else ((value,) if name == "stride" else value)
+        if base.__name__ in ("Conv2d", "ConvTranspose2d", "BatchNorm2d") and row["has_weight"]:
+            row["weight"] = part.weight.detach().clone()
+            bias = getattr(part, "bias", None)
+            row["bias"] = bias.detach().clone() if isinstance(bias, torch.Tensor) else None
+        rows.append(row)
+    return rows
+
+
+def probe_network(notebook, builder, args, example, loud_example, gain):
+    """Build notebook.<builder>(*args); describe its layers; record which leaf modules run, in order,
+    on ``example`` and the output; then multiply every parameter by ``gain`` and run ``loud_example``."""
+    net = getattr(notebook, builder)(*args)
+    table = layer_table(net)
+    modules = list(net.modules())
+    position = {id(m): i for i, m in enumerate(modules)}
+    calls, hooks = [], []
+    for part in modules:
+        if not list(part.children()):
+            hooks.append(part.register_forward_hook(lambda m, i, o: calls.append(position[id(m)])))
+    try:
+        out = net(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    loud = None
+    if loud_example is not None:
+        with torch.no_grad():
+            for p in net.parameters():
+                p.mul_(gain)
+            loud = net(loud_example)
+    return {"layers": table, "calls": calls, "out": out.detach() if isinstance(out, torch.Tensor) else out,
+            "loud": loud}
+
+
+def toy_pair(generator=None):
+    """Small G: R^2 -> R^3 and D: R^3 -> logits, for watching one training step."""
+    G = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
+    D = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1), nn.Flatten(0))
+    if generator is not None:
+        with torch.no_grad():
+            for p in [*G.parameters(), *D.parameters()]:
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.7)
+    return G, D
+
+
+def run_steps(notebook, name, g_state, d_state, batches, lr):
+    """Call notebook.<name> (discriminator_step or generator_step) once per batch on the toy pair
+    with the given states and an SGD optimizer over the stepped network; record everything."""
+    G, D = toy_pair()
+    G.load_state_dict(g_state)
+    D.load_state_dict(d_state)
+    stepped = D if name == "discriminator_step" else G
+    optimizer = torch.optim.SGD(stepped.parameters(), lr=lr)
+    steps = []
+    for batch in batches:
+        if name == "discriminator_step":
+            loss = notebook.discriminator_step(D, G, batch[0], batch[1], optimizer)
+        else:
+            loss = notebook.generator_step(D, G, batch, optimizer)
+        value = float("nan")
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+            value = float(loss.detach())
+        elif isinstance(loss, (int, float)):
+            value = float(loss)
+        steps.append({"is_float": isinstance(loss, float), "type": type(loss).__name__, "loss": value,
+                      "D": torch.cat([p.detach().flatten() for p in D.parameters()]).clone(),
+                      "G": torch.cat([p.detach().flatten() for p in G.parameters()]).clone()})
+    return {"steps": steps, "G": torch.cat([p.detach().flatten() for p in G.parameters()]),
+            "D": torch.cat([p.detach().flatten() for p in D.parameters()]),
+            "G_has_grad": [p.grad is not None for p in G.parameters()],
+            "D_trainable": [bool(p.requires_grad) for p in D.parameters()]}
+
+
+def reference_d_step(D, G, real, z, opt):
+    """A correct discriminator step (the 1-D toy trains D with it, so only generator_step is graded)."""
+    with torch.no_grad():
+        generated = G(z)
+    objective = F.softplus(-D(real)).mean() + F.softplus(D(generated)).mean()
+    opt.zero_grad()
+    objective.backward()
+    opt.step()
+
+
+def train_toy_gan(notebook, d_state, reals, z_d, z_g):
+    """300 iterations of a 1-D GAN: data ~ N(3, 0.5), G(z) = a z + b from a = 1, b = 0; D is trained by
+    the reference step, G by notebook.generator_step. Returns b."""
+    G1 = nn.Linear(1, 1)
+    with torch.no_grad():
+        G1.weight.fill_(1.0)
+        G1.bias.fill_(0.0)
+    D1 = nn.Sequential(nn.Linear(1, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1), nn.Flatten(0))
+    D1.load_state_dict(d_state)
+    opt_d = torch.optim.Adam(D1.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(G1.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)            # tiny tensors: extra threads only cost time on a busy machine
+    try:
+        for i in range(len(reals)):
+            reference_d_step(D1, G1, reals[i], z_d[i], opt_d)
+            notebook.generator_step(D1, G1, z_g[i], opt_g)
+    finally:
+        torch.set_num_threads(threads)
+    return float(G1.bias.detach())
+
+
+# ---------------------------------------------------------------------------- reference (this process)
+def reference_transposed_size(n: int, k: int, s: int, p: int, extra: int, d: int) -> int:
+    """What PyTorch itself gives: run the layer on an empty image."""
+    layer = nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=extra, dilation=d)
+    with torch.no_grad():
+        return int(layer(torch.zeros(1, 1, n, n)).shape[-1])
+
+
+def _copy_pair(G, D):
+    G2, D2 = toy_pair()
+    G2.load_state_dict(G.state_dict())
+    D2.load_state_dict(D.state_dict())
+    return G2, D2
+
+
+def _flat(module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.parameters()]).clone()
+
+
+def _same(a, b, atol: float = 1e-7) -> bool:
+    return close(a, b, atol=atol, rtol=0 if atol == 0 else 1e-5)
+
+
+def _sgd_trajectory(module, losses_of, batches, lr):
+    """Parameters after each plain SGD step on losses_of(batch), the losses before each step, and
+    where the second step would land if the first step's gradient were still in it."""
+    params = list(module.parameters())
+    losses, after, previous = [], [], None
+    accumulated = None
+    for batch in batches:
+        value = losses_of(batch)
+        grads = torch.autograd.grad(value, params)
+        losses.append(float(value.detach()))
+        if previous is not None:
+            with torch.no_grad():
+                start = [p.clone() for p in params]
+                accumulated = torch.cat([(s - lr * (g + h)).flatten() for s, g, h in zip(start, grads, previous)])
+        with torch.no_grad():
+            for p, grad in zip(params, grads):
+                p -= lr * grad
+        after.append(_flat(module))
+        previous = grads
+    return {"losses": losses, "after": after, "accumulated": accumulated}
+
+
+def reference_discriminator_trajectory(G, D, batches, lr) -> dict:
+    G2, D2 = _copy_pair(G, D)
+
+    def loss_of(batch):
+        real, z = batch
+        with torch.no_grad():
+            generated = G2(z)
+        return F.softplus(-D2(real)).mean() + F.softplus(D2(generated)).mean()
+
+    run = _sgd_trajectory(D2, loss_of, batches, lr)
+    return {"losses": run["losses"], "D": run["after"], "accumulated": run["accumulated"]}
+
+
+def reference_generator_trajectory(G, D, batches, lr) -> dict:
+    G2, D2 = _copy_pair(G, D)
+    run = _sgd_trajectory(G2, lambda z: F.softplus(-D2(G2(z))).mean(), batches, lr)
+    return {"losses": run["losses"], "G": run["after"], "accumulated": run["accumulated"]}
+
+
+def _reinitialise(module, generator) -> None:
+    """PyTorch's default initialisation, drawn from ``generator`` (so the check is reproducible)."""
+    with torch.no_grad():
+        for piece in module.modules():
+            if isinstance(piece, nn.Linear):
+                bound = 1 / math.sqrt(piece.in_features)
+                piece.weight.copy_((torch.rand(piece.weight.shape, generator=generator) * 2 - 1) * bound)
+                piece.bias.copy_((torch.rand(piece.bias.shape, generator=generator) * 2 - 1) * bound)

@@ -1,0 +1,191 @@
+"""The random parts of the dcgan and cyclegan checks, over 50 seeds (issue 13).
+
+A check of random behaviour must pass for every correct answer whatever the seed and whatever the
+source of randomness, and its expectation must be right. Here:
+
+* the image pool's check, and the notebook's visible pool test, run under 50 seeds for the solution
+  and for every alternative pool in tests/answers.py (Python's ``random``, torch's generator,
+  NumPy's global and ``default_rng`` generators, a ``random.Random`` of its own), and the wrong
+  pools fail the check under every seed tried;
+* the pool's exact distribution (``old_count_pmf``) is compared with a simulation of the rules;
+* the initialisation bands of build_generator / build_discriminator hold for networks built under
+  50 seeds (the solution's and the alternatives');
+* the 1-D toy GAN of test_generator_step clears its threshold for 50 seeds of its data.
+
+Everything runs in this process (LocalLink), like tests/test_checks.py.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from autograder.bridge import LocalLink
+from autograder.checks import Student, load_checks, run_checks_locally
+from autograder.synthetic import notebook_namespace, solution_code
+from tests.answers import ALTERNATIVES
+from tests.mutants import MUTANTS
+
+SEEDS = range(50)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: several threads only slow these loops down on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _namespace(assignment: str, answer=None) -> dict:
+    answers = solution_code(assignment)
+    if answer is not None:
+        answers.update(answer.answers())
+    return notebook_namespace(assignment, answers)
+
+
+def _module(assignment: str, grade_id: str) -> dict:
+    """The globals of an assignment's checks file (its reference code and helpers)."""
+    return load_checks(assignment)[grade_id].__globals__
+
+
+def _answers(assignment: str, cell: str) -> list:
+    return [None] + [a for a in ALTERNATIVES[assignment] if cell in a.cells]
+
+
+def _name(answer) -> str:
+    return "solution" if answer is None else answer.name
+
+
+# ---------------------------------------------------------------------------- cyclegan: the image pool
+@pytest.mark.parametrize("answer", _answers("cyclegan", "ImagePool"), ids=_name)
+def test_pool_check_passes_under_50_seeds(answer):
+    namespace = _namespace("cyclegan", answer)
+    failures = []
+    for seed in SEEDS:
+        _seed_everything(seed)
+        verdict = run_checks_locally("cyclegan", namespace, only={"test_ImagePool"})["test_ImagePool"]
+        if not verdict.passed:
+            failures.append(f"seed {seed}: {verdict.message}")
+    assert failures == []
+
+
+@pytest.mark.parametrize("answer", _answers("cyclegan", "ImagePool"), ids=_name)
+def test_visible_pool_test_passes_under_50_seeds(answer):
+    """The notebook's own visible test (students run it), with its seeds replaced by each of 50."""
+    import nbformat
+
+    from autograder.course import SOLUTIONS
+
+    nb = nbformat.read(SOLUTIONS / "cyclegan" / "cyclegan.ipynb", as_version=4)
+    source = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_ImagePool")
+    assert "random.seed(0)" in source and "torch.manual_seed(0)" in source
+    namespace = _namespace("cyclegan", answer)
+    failures = []
+    for seed in SEEDS:
+        np.random.seed(seed)
+        code = source.replace("random.seed(0)", f"random.seed({seed})").replace("torch.manual_seed(0)",
+                                                                              f"torch.manual_seed({seed})")
+        try:
+            exec(compile(code, "test_ImagePool", "exec"), namespace)
+        except AssertionError as err:
+            failures.append(f"seed {seed}: {err}")
+    assert failures == []
+
+
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS["cyclegan"] if m.cell == "ImagePool"], ids=lambda m: m.name)
+def test_wrong_pools_fail_under_every_seed(mutant):
+    answers = solution_code("cyclegan")
+    answers.update(mutant.answers())
+    namespace = notebook_namespace("cyclegan", answers)
+    passed = []
+    for seed in range(10):
+        _seed_everything(seed)
+        if run_checks_locally("cyclegan", namespace, only={"test_ImagePool"})["test_ImagePool"].passed:
+            passed.append(seed)
+    assert passed == []
+
+
+def _simulate_old_counts(pool_size: int, batch: int, batches: int, rng: random.Random) -> np.ndarray:
+    """The rules of the notebook, played out: how many images of each batch come from earlier batches."""
+    pool = [-1] * pool_size                        # tags of stored images; -1: from before the first batch
+    counts = np.zeros(batches, dtype=int)
+    for b in range(batches):
+        for k in range(batch):
+            if rng.random() < 0.5:
+                slot = rng.randrange(pool_size)
+                counts[b] += pool[slot] < b
+                pool[slot] = b
+    return counts
+
+
+@pytest.mark.parametrize("pool_size", [4, 10])
+def test_pool_distribution_matches_a_simulation(pool_size):
+    checks = _module("cyclegan", "test_ImagePool")
+    pmf = np.array(checks["old_count_pmf"](pool_size, 8))
+    assert abs(pmf.sum() - 1) < 1e-12
+    mean = float((np.arange(9) * pmf).sum())
+    assert mean == pytest.approx(checks["expected_old_per_batch"](pool_size, 8), rel=1e-12)
+    counts = _simulate_old_counts(pool_size, 8, 40_000, random.Random(pool_size))
+    share = np.bincount(counts, minlength=9) / len(counts)
+    sd = np.sqrt(pmf * (1 - pmf) / len(counts))
+    assert np.all(np.abs(share - pmf) <= 6 * sd + 1e-12), (share, pmf)
+    # the issue's claim: about one third for the visible test's pool, not one half
+    if pool_size == 4:
+        assert mean / 8 == pytest.approx(0.3282, abs=1e-4)
+
+
+def test_count_bands_hold_their_tail_probability():
+    checks = _module("cyclegan", "test_ImagePool")
+    pmf = checks["old_count_pmf"](4, 8)
+    low, high = checks["count_band"](pmf, 50)
+    total = np.ones(1)
+    for _ in range(50):
+        total = np.convolve(total, pmf)
+    assert total[:low].sum() < 1e-7 and total[high + 1:].sum() < 1e-7
+    assert total[:low + 1].sum() >= 1e-7 and total[high:].sum() >= 1e-7      # and are no wider than that
+    assert (low, high) == (100, 161)
+
+
+# ---------------------------------------------------------------------------- dcgan: initialisation bands
+@pytest.mark.parametrize("builder,args", [("build_generator", (16,)), ("build_discriminator", ())])
+def test_initialisation_bands_hold_under_50_seeds(builder, args):
+    checks = _module("dcgan", "test_build_generator")
+    failures = []
+    for answer in _answers("dcgan", builder):
+        namespace = _namespace("dcgan", answer)
+        for seed in SEEDS:
+            torch.manual_seed(seed)
+            rows = checks["layer_table"](namespace[builder](*args))
+            try:
+                checks["_check_initialisation"](rows)
+            except AssertionError as err:
+                failures.append(f"{_name(answer)}, seed {seed}: {err}")
+    assert failures == []
+
+
+def test_whole_network_checks_pass_under_a_few_seeds():
+    namespace = _namespace("dcgan")
+    for seed in range(3):
+        torch.manual_seed(seed)
+        verdicts = run_checks_locally("dcgan", namespace, only={"test_build_generator", "test_build_discriminator"})
+        assert {g: v.message for g, v in verdicts.items() if not v.passed} == {}
+
+
+# ---------------------------------------------------------------------------- dcgan: the 1-D toy GAN
+def test_toy_gan_threshold_holds_for_50_data_seeds():
+    checks = _module("dcgan", "test_generator_step")
+    student = Student(LocalLink(_namespace("dcgan")))
+    means = [checks["toy_training_mean"](student, seed) for seed in SEEDS]
+    # measured: between 3.20 and 3.43 for these seeds, so the threshold of 1.5 is far from the edge
+    assert min(means) > 1.5, f"smallest final mean {min(means):.2f} (seed {int(np.argmin(means))})"
