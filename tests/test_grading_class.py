@@ -139,3 +139,34 @@ def test_student_code_cannot_reach_the_network_solutions_or_the_gradebook(graded
     assert victim.read_text() == "intact"
     assert cells["vandal"] and all(score == top for score, top in cells["vandal"].values())
     assert all(score == top for score, top in cells["honest-0"].values())
+
+
+from tests.test_report import browser  # noqa: E402,F401  (the headless-Chromium fixture)
+
+
+def test_the_class_report_shows_every_student_where_an_instructor_looks(graded_class, browser):
+    """The report of the gan_theory batch (well over 40 submissions: honest, wrong, cheating, broken)."""
+    students, results, cells, _, workdir = graded_class
+    mine = [s for s in students if s.assignment == GAN]
+    assert len(mine) >= 40
+    report = json.loads((workdir / "report" / GAN / "report.json").read_text())
+    listed = {s["student"] for s in report["students"]}
+    not_graded = {x["student"] for x in report["problems"]["not_graded"]}
+    flagged = {(f["student"], f["kind"]) for f in report["flagged"]}
+    failing = {s for t in report["tests"] for f in t["failures"] for s in f["students"]}
+    for student in mine:
+        assert student.name in listed | not_graded, student.name
+        if student.error:
+            assert student.name in not_graded, student.name
+        for kind in student.flags:
+            assert (student.name, kind) in flagged, (student.name, kind)
+        assert (student.name in failing) == bool(student.zero), student.name
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto((workdir / "report" / GAN / "index.html").as_uri(), wait_until="load")
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+    text = page.locator("#flagged").inner_text()
+    assert "probe-dodger" in text and "memfd-hog" in text
+    assert "corrupt" in page.locator("#problems").inner_text()
+    page.close()
