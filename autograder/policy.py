@@ -27,6 +27,9 @@ class Limits:
 
 #: Assignments that need more: segmentation trains the student's network.
 ASSIGNMENT_LIMITS = {"segmentation": Limits(cell_seconds=600, notebook_seconds=1500)}
+#: Assignments graded one student at a time: segmentation's hidden test still times the training
+#: of the student's network in wall-clock seconds, which two kernels at once would each stretch.
+SERIAL_ASSIGNMENTS = {"segmentation"}
 
 
 @dataclass(frozen=True)
@@ -53,4 +56,5 @@ def policy_for(assignment: str, *, limits: Limits | None = None, workers: int | 
     None values ignored) and one worker per CPU core unless ``workers`` says otherwise."""
     base = limits or ASSIGNMENT_LIMITS.get(assignment, Limits())
     base = replace(base, **{k: v for k, v in limit_overrides.items() if v is not None})
-    return Policy(assignment, base, workers or max(1, os.cpu_count() or 1), feedback, sandbox, force, due)
+    default_workers = 1 if assignment in SERIAL_ASSIGNMENTS else max(1, os.cpu_count() or 1)
+    return Policy(assignment, base, workers or default_workers, feedback, sandbox, force, due)
