@@ -272,3 +272,44 @@ def sunnybrook_split(test_cases: int = 6) -> dict[str, torch.Tensor]:
     x = torch.from_numpy(images).unsqueeze(1)
     y = torch.from_numpy(masks).unsqueeze(1)
     return {"train_images": x[:cut], "train_masks": y[:cut], "test_images": x[cut:], "test_masks": y[cut:]}
+
+
+def sunnybrook_slices() -> dict[str, np.ndarray]:
+    """Where each Sunnybrook image comes from: its patient and its place in the patient's stack.
+
+    The images of a patient are stored as one short-axis stack ordered from the base of the heart
+    to the apex (the myocardium's area shrinks along it).
+
+    Returns:
+        ``case``: int64 (420,), the patient of each image (0-44, in file order);
+        ``position``: float32 (420,), the slice's place in its stack, 0 = first (base) to 1 = last
+        (apex); a one-slice stack gets 0.5.
+    """
+    indices = load_sunnybrook()["caseIndices"]
+    case = np.zeros(int(indices[-1][1]), dtype=np.int64)
+    position = np.zeros(len(case), dtype=np.float32)
+    for number, (start, stop) in enumerate(indices):
+        case[start:stop] = number
+        count = stop - start
+        position[start:stop] = np.arange(count) / (count - 1) if count > 1 else 0.5
+    return {"case": case, "position": position}
+
+
+def sunnybrook_validation_folds(folds: int = 3, test_cases: int = 6, seed: int = 0) -> list[np.ndarray]:
+    """Patient-wise cross-validation folds inside the training part of :func:`sunnybrook_split`.
+
+    The training patients (all but the last ``test_cases``) are shuffled with ``seed`` and dealt
+    into ``folds`` groups of (almost) equal size; every image of a patient lands in the same fold,
+    so that a validation score never sees a patient trained on. Use them to make choices without
+    touching the held-out patients.
+
+    Returns:
+        One sorted int64 array per fold: the indices, into ``train_images``, of its images.
+    """
+    case = sunnybrook_slices()["case"]
+    first_test = len(np.unique(case)) - test_cases
+    if not 2 <= folds <= first_test:
+        raise ValueError(f"folds must be between 2 and the number of training patients ({first_test})")
+    patients = np.random.default_rng(seed).permutation(first_test)
+    train_case = case[case < first_test]
+    return [np.flatnonzero(np.isin(train_case, group)) for group in np.array_split(patients, folds)]

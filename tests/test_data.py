@@ -217,3 +217,34 @@ def test_sunnybrook_split_holds_out_whole_patients(tmp_path, monkeypatch):
     assert set(split["train_masks"].unique().tolist()) == {0.0, 1.0}
     assert 0.0 <= split["train_images"].min() and split["train_images"].max() <= 1.5
     assert data.sunnybrook_split(test_cases=10)["test_images"].shape[0] == 420 - int(raw["caseIndices"][-10][0])
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the offline data mirror ../shared/data")
+def test_sunnybrook_slices_and_validation_folds_keep_patients_whole(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(data.MIRROR_ENV, str(SHARED_DATA))
+    raw = data.load_sunnybrook()
+    slices = data.sunnybrook_slices()
+    case, position = slices["case"], slices["position"]
+    assert case.shape == position.shape == (420,) and case.max() == 44
+    for number, (start, stop) in enumerate(raw["caseIndices"]):
+        assert (case[start:stop] == number).all()
+        assert position[start] == 0.0 and position[stop - 1] == 1.0 and (np.diff(position[start:stop]) > 0).all()
+    # base to apex: the myocardium shrinks along the stack in (almost) every patient
+    area = raw["segs"].reshape(420, -1).sum(1)
+    shrinking = [np.corrcoef(position[case == c], area[case == c])[0, 1] < 0 for c in range(45)]
+    assert sum(shrinking) >= 44
+
+    folds = data.sunnybrook_validation_folds(3)
+    train_cases = case[:368]
+    joined = np.sort(np.concatenate(folds))
+    assert np.array_equal(joined, np.arange(368)), "the folds partition the training images"
+    patient_sets = [set(train_cases[f]) for f in folds]
+    assert all(not (a & b) for i, a in enumerate(patient_sets) for b in patient_sets[i + 1:]), \
+        "no patient in two folds"
+    assert max(case[368:].min(), 0) > max(train_cases), "held-out patients never enter a fold"
+    assert [len(p) for p in patient_sets] == [13, 13, 13]
+    assert all(np.array_equal(a, b) for a, b in zip(folds, data.sunnybrook_validation_folds(3))), "deterministic"
+    assert not all(np.array_equal(a, b) for a, b in zip(folds, data.sunnybrook_validation_folds(3, seed=1)))
+    with pytest.raises(ValueError):
+        data.sunnybrook_validation_folds(1)
