@@ -277,12 +277,18 @@ def _array_image(image: torch.Tensor | np.ndarray) -> Image.Image:
 
 
 def _encode(image: Image.Image) -> str:
-    """A small PNG data URI: grey levels when the frame has no colour, else a 256-colour palette."""
+    """A small data URI: a lossless PNG (grey levels, or a 256-colour palette) for plots and
+    drawings; a WebP when the frame is photo-like (noise, X-rays) and WebP is much smaller."""
     rgb = np.asarray(image.convert("RGB"))
-    if image.mode == "L" or (np.ptp(rgb.astype(np.int16), axis=2) == 0).all():
-        image = image.convert("L")
-    else:
-        image = image.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+    grey = image.mode == "L" or bool((np.ptp(rgb.astype(np.int16), axis=2) == 0).all())
+    base = image.convert("L") if grey else image.convert("RGB")
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    (base if grey else base.quantize(colors=256, method=Image.Quantize.FASTOCTREE)).save(
+        buffer, format="PNG", compress_level=6)
+    data, kind = buffer.getvalue(), "png"
+    if len(data) > 8000:                                   # large: try the lossy format
+        lossy = io.BytesIO()
+        base.save(lossy, format="WEBP", quality=85, method=4)
+        if len(lossy.getvalue()) * 1.5 < len(data):
+            data, kind = lossy.getvalue(), "webp"
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")

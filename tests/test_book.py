@@ -179,6 +179,13 @@ def test_the_published_address_is_written_in_one_place():
             f"{path.name} writes the address itself: use {{{{ course_repository }}}} (see _config.yml)"
 
 
+def test_pages_show_the_published_address(book_html):
+    intro = re.sub(r"<[^>]+>", "", (book_html / PAGES["page-intro"]).read_text())   # text, no markup
+    assert f"git clone {ADDRESS}" in intro, "the intro's clone command does not use the configured address"
+    for page in PAGES.values():
+        assert "course_repository" not in (book_html / page).read_text(), f"{page}: placeholder left unreplaced"
+
+
 @pytest.mark.parametrize("name", EXERCISES)
 def test_exercise_page_is_the_unexecuted_release(book_html, name):
     page = (book_html / PAGES[name]).read_text()
@@ -358,3 +365,55 @@ def test_quick_and_full_builds_never_share_cached_outputs(tmp_path, monkeypatch)
     assert not (root / "full-0ld").exists()
     fingerprint = paths["1"].name.split("-", 1)[1]
     assert fingerprint == course_cache.code_fingerprint(REPO), "the code version is part of the path"
+
+
+def test_static_twin_draws_every_setting_once_and_changes_nothing_else():
+    """One frame per combination (last control fastest), figures closed, random states restored."""
+    import json as _json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+
+    from coursekit.widgets import static_twin
+
+    calls = []
+
+    def draw(a, b):
+        calls.append((a, b))
+        torch.rand(3), np.random.rand(3)                   # consumes the global random states
+        fig, ax = plt.subplots(figsize=(2, 1))
+        ax.imshow(np.full((4, 4), a * 10 + b), vmin=0, vmax=30, cmap="viridis")
+        plt.show()
+
+    torch.manual_seed(1), np.random.seed(1)
+    twin = static_twin(draw, a=[0, 1, 2], b=[0, 5], initial={"a": 1}, play="a")
+    assert calls == [(a, b) for a in [0, 1, 2] for b in [0, 5]]
+    assert plt.get_fignums() == [], "the twin left figures open (they would be shown by the notebook)"
+    html = twin._repr_html_()
+    assert html.startswith('<div class="course-twin" hidden>'), "Jupyter must not show the twin"
+    spec = _json.loads(re.search(r'course-twin-spec">(.*?)</script>', html).group(1))
+    frames = _json.loads(re.search(r'course-twin-frames">(.*?)</script>', html).group(1))
+    assert len(spec["index"]) == 6 and len(frames) == twin.frame_count == 6
+    assert all(f.startswith("data:image/") for f in frames)
+    assert twin.frame_at([1, 0]) in html.split("course-twin-spec")[0], "the initial frame is a=1, b=0"
+    assert twin.frame_at([0, 0]) != twin.frame_at([0, 1]) != twin.frame_at([1, 1])
+    with pytest.raises(ValueError):
+        static_twin(draw, a=range(30), b=range(30))       # too many frames for one page
+
+
+def test_static_twin_restores_the_random_states():
+    import numpy as np
+    import torch
+
+    from coursekit.widgets import static_twin
+
+    torch.manual_seed(3), np.random.seed(3)
+    expected = torch.rand(2), np.random.rand(2)
+    torch.manual_seed(3), np.random.seed(3)
+    static_twin(lambda x: torch.rand(8, 8) * x + torch.from_numpy(np.random.rand(8, 8)).float() * 0,
+                x=[0.0, 1.0])
+    assert torch.equal(torch.rand(2), expected[0]) and np.array_equal(np.random.rand(2), expected[1])
