@@ -18,6 +18,8 @@ fi
 export PATH="$(pwd)/.venv/bin:$PATH"
 export COURSE_QUICK=${COURSE_QUICK:-1}
 export COURSE_NO_PROGRESS=1
+# The execution cache (test-output/book/_build/.jupyter_cache/quick-...) makes a rebuild execute only
+# the chapters whose code changed since the last run.
 echo "==> building the book (COURSE_QUICK=$COURSE_QUICK)"
 mkdir -p test-output
 # A kernel of the build very rarely stops answering (seen once: both ends idle, the cell waiting for
