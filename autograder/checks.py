@@ -175,6 +175,38 @@ def requires_grad(value: Any) -> bool:
     return bool(info and (info.requires_grad or info.grad_fn))
 
 
+#: Default width of a statistical band, in standard deviations (a correct answer falls outside a
+#: 6-sigma band with probability about 2e-9 per comparison).
+SIGMAS = 6.0
+
+
+def normal_tail(c: float) -> float:
+    """P(Z > c) for a standard normal Z."""
+    return 0.5 * math.erfc(c / math.sqrt(2))
+
+
+def share(mask) -> float:
+    """The share of True (or 1) entries of a tensor."""
+    return float(mask.double().mean())
+
+
+def in_band(value: float, expected: float, sd: float, sigmas: float = SIGMAS) -> bool:
+    """Whether ``value`` lies within ``sigmas`` standard deviations ``sd`` of ``expected``."""
+    return abs(value - expected) <= sigmas * sd
+
+
+def correlation(a, b) -> float:
+    """Sample correlation of two paired samples (tensors): about N(0, 1/n) when they are independent."""
+    a, b = a.double().flatten(), b.double().flatten()
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / ((a * a).sum() * (b * b).sum()).sqrt().clamp_min(1e-300))
+
+
+def uncorrelated(a, b, sigmas: float = SIGMAS) -> bool:
+    """Whether two paired samples show no correlation beyond ``sigmas`` standard errors."""
+    return abs(correlation(a, b)) <= sigmas / math.sqrt(a.numel())
+
+
 def binomial_band(n: int, p: float, sigmas: float = 5.0) -> tuple[float, float]:
     """The share of successes among ``n`` independent trials of probability ``p`` lies in this band
     with probability above 1 - 1e-6 (``sigmas`` standard deviations)."""

@@ -13,9 +13,7 @@ import ast
 import functools
 import http.server
 import importlib.metadata
-import os
 import re
-import shutil
 import sys
 import threading
 from pathlib import Path
@@ -30,7 +28,6 @@ from autograder.course import SOLUTIONS
 from tests.conftest import OUTPUT, REPO
 from tests.leaks import find_leaks, fingerprints
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _pages() -> dict[str, str]:
@@ -208,23 +205,6 @@ def served(book_html):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        message = "Debian's chromium is not installed (scripts/browser.sh installs it as root)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield chromium
-        chromium.close()
 
 
 def _open(browser, served, name):

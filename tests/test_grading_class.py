@@ -141,9 +141,6 @@ def test_student_code_cannot_reach_the_network_solutions_or_the_gradebook(graded
     assert all(score == top for score, top in cells["honest-0"].values())
 
 
-from tests.test_report import browser  # noqa: E402,F401  (the headless-Chromium fixture)
-
-
 def test_the_class_report_shows_every_student_where_an_instructor_looks(graded_class, browser):
     """The report of the gan_theory batch (well over 40 submissions: honest, wrong, cheating, broken)."""
     students, results, cells, _, workdir = graded_class

@@ -56,7 +56,6 @@ blank,Bo,Blank,bo@example.org,1003
 absent,Al,Absent,al@example.org,1004
 """
 LIMITS = dict(cell_seconds=8, notebook_seconds=120, memory_mb=1024)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
@@ -200,23 +199,6 @@ def test_override_command_refuses_unknown_cells_and_scores(batch):
         run = subprocess.run([*base, cell, score, "--reason", "x", "--workdir", str(batch["workdir"])], env=env,
                              capture_output=True, text=True)
         assert run.returncode == 2 and "override refused" in run.stderr
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        message = "Debian's chromium is not installed (scripts/browser.sh installs it as root)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield chromium
-        chromium.close()
 
 
 def test_the_report_opens_in_a_browser(batch, browser):

@@ -14,15 +14,15 @@ torch, NumPy and random here seeds the student's code.
 from __future__ import annotations
 
 import math
-import random
 
 import numpy as np
 import pytest
 import torch
 
-from autograder.checks import load_checks, run_checks_locally
+from autograder.checks import correlation, load_checks, run_checks_locally
 from autograder.synthetic import notebook_namespace, solution_code
 from tests.answers import ALTERNATIVES
+from tests.conftest import seed_everything
 from tests.mutants import MUTANTS
 
 #: (assignment, graded cell, test cell) of every check of random behaviour in these two assignments.
@@ -30,19 +30,7 @@ RANDOM = [("autoencoders", "corrupt", "test_corrupt"), ("vae", "reparameterize",
 SEEDS = range(50)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensor work: threads only fight over the shared cores."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _answers(assignment: str, cell: str):
@@ -71,7 +59,7 @@ def test_correct_answers_pass_under_50_seeds(assignment, cell, test, name):
     namespace = notebook_namespace(assignment, code)
     failures = {}
     for seed in SEEDS:
-        _seed_everything(seed)
+        seed_everything(seed)
         verdict = run_checks_locally(assignment, namespace, only={test})[test]
         if not verdict.passed:
             failures[seed] = verdict.message
@@ -85,7 +73,7 @@ def test_wrong_answers_fail_under_every_seed(assignment, test, mutant):
     namespace = notebook_namespace(assignment, code)
     passed = []
     for seed in range(10):
-        _seed_everything(seed)
+        seed_everything(seed)
         if run_checks_locally(assignment, namespace, only={test})[test].passed:
             passed.append(seed)
     assert passed == []
@@ -114,11 +102,9 @@ def test_clipped_noise_moments_match_a_simulation():
 
 def test_correlation_of_independent_samples_is_within_its_band():
     """The correlation bands (6 / sqrt(n)) hold for independent, clipped or not, samples."""
-    for assignment, _, test in RANDOM:
-        helpers = _check_globals(assignment, test)
-        generator = torch.Generator().manual_seed(1)
-        values = [helpers["correlation"](torch.randn(20_000, generator=generator).clamp(-1, 1),
-                                         torch.randn(20_000, generator=generator).clamp(-1, 1))
-                  for _ in range(200)]
-        spread = float(np.std(values))
-        assert abs(spread * math.sqrt(20_000) - 1) < 0.2, "sample correlations of independent data are N(0, 1/n)"
+    generator = torch.Generator().manual_seed(1)
+    values = [correlation(torch.randn(20_000, generator=generator).clamp(-1, 1),
+                          torch.randn(20_000, generator=generator).clamp(-1, 1))
+              for _ in range(200)]
+    spread = float(np.std(values))
+    assert abs(spread * math.sqrt(20_000) - 1) < 0.2, "sample correlations of independent data are N(0, 1/n)"

@@ -27,24 +27,13 @@ from autograder.bridge import LocalLink
 from autograder.checks import Student, load_checks, run_checks_locally
 from autograder.synthetic import notebook_namespace, solution_code
 from tests.answers import ALTERNATIVES
+from tests.conftest import seed_everything
 from tests.mutants import MUTANTS
 
 SEEDS = range(50)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: several threads only slow these loops down on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _namespace(assignment: str, answer=None) -> dict:
@@ -73,7 +62,7 @@ def test_pool_check_passes_under_50_seeds(answer):
     namespace = _namespace("cyclegan", answer)
     failures = []
     for seed in SEEDS:
-        _seed_everything(seed)
+        seed_everything(seed)
         verdict = run_checks_locally("cyclegan", namespace, only={"test_ImagePool"})["test_ImagePool"]
         if not verdict.passed:
             failures.append(f"seed {seed}: {verdict.message}")
@@ -110,7 +99,7 @@ def test_wrong_pools_fail_under_every_seed(mutant):
     namespace = notebook_namespace("cyclegan", answers)
     passed = []
     for seed in range(10):
-        _seed_everything(seed)
+        seed_everything(seed)
         if run_checks_locally("cyclegan", namespace, only={"test_ImagePool"})["test_ImagePool"].passed:
             passed.append(seed)
     assert passed == []

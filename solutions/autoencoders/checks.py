@@ -14,16 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from autograder.checks import as_array, binomial_band, check, close, finite, is_scalar_tensor, is_tensor, \
-    number, requires_grad
-
-SIGMAS = 6.0          # width of every statistical band, in standard deviations
+from autograder.checks import (SIGMAS, as_array, binomial_band, check, close, finite, in_band, is_scalar_tensor,
+                              is_tensor, normal_tail, number, requires_grad, share, uncorrelated)
 
 
 # ---------------------------------------------------------------------------- statistics (grader side)
-def normal_tail(c: float) -> float:
-    """P(Z > c) for a standard normal Z."""
-    return 0.5 * math.erfc(c / math.sqrt(2))
 
 
 def clipped_normal_moments(sigma: float, a: float) -> tuple[float, float]:
@@ -38,25 +33,6 @@ def clipped_normal_moments(sigma: float, a: float) -> tuple[float, float]:
     m2 = sigma ** 2 * (1 - 2 * q - 2 * c * phi) + 2 * a ** 2 * q
     m4 = sigma ** 4 * (3 * (1 - 2 * q) - 2 * phi * (c ** 3 + 3 * c)) + 2 * a ** 4 * q
     return m2, m4
-
-
-def share(mask: torch.Tensor) -> float:
-    return float(mask.double().mean())
-
-
-def in_band(value: float, expected: float, sd: float) -> bool:
-    return abs(value - expected) <= SIGMAS * sd
-
-
-def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Sample correlation of two paired samples: about N(0, 1/n) when they are independent."""
-    a, b = a.double().flatten(), b.double().flatten()
-    a, b = a - a.mean(), b - b.mean()
-    return float((a * b).sum() / torch.sqrt((a * a).sum() * (b * b).sum()).clamp_min(1e-300))
-
-
-def uncorrelated(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return abs(correlation(a, b)) <= SIGMAS / math.sqrt(a.numel())
 
 
 # ---------------------------------------------------------------------------- 1. corrupt

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autograder.checks import check, close, is_scalar_tensor, is_tensor, number, requires_grad
+from autograder.checks import check, close, is_scalar_tensor, is_tensor, number
 
 #: Probability, in each tail, that a correct pool's statistic falls outside its band.
 TAIL = 1e-7

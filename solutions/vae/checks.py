@@ -14,35 +14,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import binomial_band, check, close, finite, is_scalar_tensor, is_tensor, number, \
-    requires_grad
-
-SIGMAS = 6.0          # width of every statistical band, in standard deviations
-
-
-# ---------------------------------------------------------------------------- statistics (grader side)
-def normal_tail(c: float) -> float:
-    """P(Z > c) for a standard normal Z."""
-    return 0.5 * math.erfc(c / math.sqrt(2))
-
-
-def share(mask: torch.Tensor) -> float:
-    return float(mask.double().mean())
-
-
-def in_band(value: float, expected: float, sd: float) -> bool:
-    return abs(value - expected) <= SIGMAS * sd
-
-
-def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Sample correlation of two paired samples: about N(0, 1/n) when they are independent."""
-    a, b = a.double().flatten(), b.double().flatten()
-    a, b = a - a.mean(), b - b.mean()
-    return float((a * b).sum() / torch.sqrt((a * a).sum() * (b * b).sum()).clamp_min(1e-300))
-
-
-def uncorrelated(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return abs(correlation(a, b)) <= SIGMAS / math.sqrt(a.numel())
+from autograder.checks import (SIGMAS, binomial_band, check, close, finite, in_band, is_scalar_tensor, is_tensor,
+                              normal_tail, number, share, uncorrelated)
 
 
 # ---------------------------------------------------------------------------- 1. reparameterize
