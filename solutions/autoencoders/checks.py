@@ -115,8 +115,9 @@ def call_and_return_input(notebook, name, x, *args):
 def reference_sparsity(h: torch.Tensor, rho: float) -> tuple[float, torch.Tensor]:
     """The penalty and its gradient with respect to h, in float64."""
     h = h.double().clone().requires_grad_(True)
-    rho_hat = h.mean(0)
-    value = (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+    mean_activation = h.mean(0)
+    value = (rho * torch.log(rho / mean_activation)
+             + (1 - rho) * torch.log((1 - rho) / (1 - mean_activation))).sum()
     value.backward()
     return float(value.detach()), h.grad
 
@@ -127,19 +128,19 @@ def sparsity_penalty(student):
     assert is_scalar_tensor(value), "sparsity_penalty must return a scalar tensor"
     assert abs(number(value)) < 1e-6, "when every unit's mean activation equals rho the penalty must be 0"
 
-    g = torch.Generator().manual_seed(2)
-    h = torch.rand(32, 16, generator=g) * 0.8 + 0.1
+    activations = torch.Generator().manual_seed(2)
+    h = torch.rand(32, 16, generator=activations) * 0.8 + 0.1
     expected, gradient = reference_sparsity(h, 0.05)
     got = student.run(value_and_gradient, "sparsity_penalty", h, 0.05)
     assert is_scalar_tensor(got[0]), "sparsity_penalty must return a scalar tensor"
     assert number(got[0]) > 0, "the penalty must be positive when mean activations differ from rho"
 
-    one_unit = torch.rand(10, 1, generator=g) * 0.5 + 0.2
+    one_unit = torch.rand(10, 1, generator=activations) * 0.5 + 0.2
     single = number(student.sparsity_penalty(one_unit, 0.1))
     double = number(student.sparsity_penalty(torch.cat([one_unit, one_unit], dim=1), 0.1))
     assert abs(double - 2 * single) < 1e-5 * max(1.0, abs(single)), \
         "two identical units must cost twice one unit: the penalty is summed over units"
-    batch = torch.rand(10, 6, generator=g) * 0.6 + 0.2
+    batch = torch.rand(10, 6, generator=activations) * 0.6 + 0.2
     assert abs(number(student.sparsity_penalty(batch.repeat(3, 1), 0.1)) - number(student.sparsity_penalty(batch, 0.1))) \
         < 1e-5, "repeating the batch three times must not change the penalty: rho_hat is a mean over the batch"
     small = torch.tensor([[0.1, 0.5], [0.3, 0.5]], dtype=torch.float64)
