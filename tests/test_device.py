@@ -33,7 +33,7 @@ WORKERS = max(2, (os.cpu_count() or 2)) + 1      # kernels mostly wait on import
 def checked(request) -> dict[str, Future]:
     """Start the check of every notebook selected in this session, in parallel kernels."""
     params = [getattr(getattr(item, "callspec", None), "params", {}) for item in request.session.items
-              if item.module is request.module]
+              if getattr(item, "module", None) is request.module]     # nbval's items have no module
     selected = [p["notebook"] for p in params if "notebook" in p]
     pool = ThreadPoolExecutor(max_workers=WORKERS)
     futures = {nb: pool.submit(run_notebook, REPO / nb, CELL_TIMEOUT) for nb in dict.fromkeys(selected)}
