@@ -396,6 +396,11 @@ def _kernel_process(args: argparse.Namespace, own: Path, isolation: str, inline:
         for name in ("TMPDIR", "TEMP", "TMP", "HOME"):
             os.environ[name] = str(scratch)
         os.environ["MPLCONFIGDIR"] = str(scratch / ".matplotlib")
+        # Caches a parent may have pointed elsewhere (torch sets TORCHINDUCTOR_CACHE_DIR in its own
+        # environment the first time torch._dynamo is imported, and children inherit it).
+        for name, folder in (("TORCHINDUCTOR_CACHE_DIR", "torchinductor"), ("TRITON_CACHE_DIR", "triton"),
+                             ("XDG_CACHE_HOME", ".cache"), ("TORCH_HOME", ".cache/torch")):
+            os.environ[name] = str(scratch / folder)
         os.environ["IPYTHONDIR"] = str(scratch / ".ipython")
         size = args.max_file_mb * 2**20
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))

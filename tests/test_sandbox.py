@@ -248,3 +248,20 @@ def test_kernels_forked_by_the_server_get_the_same_sandbox(isolated):
     finally:
         socket_path.unlink(missing_ok=True)
         server.wait(timeout=10)
+
+
+def test_caches_a_parent_pointed_elsewhere_move_to_scratch(isolated, monkeypatch):
+    """torch writes TORCHINDUCTOR_CACHE_DIR into its own environment on the first ``import torch._dynamo``
+    (an optimizer step can do it); a grader started from such a process passed it on, and a correct
+    notebook failed with 'Read-only file system' in the sandbox."""
+    for name, value in _env(isolated).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(isolated / "host-cache"))
+    code = """
+        import os, torch._dynamo
+        print(os.environ["TORCHINDUCTOR_CACHE_DIR"], os.getcwd())
+    """
+    output, status = sandboxed(isolated, code, timeout=120)
+    assert status["kind"] == "exit", output
+    cache, scratch = output.strip().splitlines()[-1].split()
+    assert cache.startswith(scratch + "/"), output
