@@ -206,7 +206,9 @@ def class_data(result: GradingResult, workdir: Path, overrides: list[dict] | Non
                       "mean": round(sum(result.cell_scores[s][cell] for s in graded) / len(graded), 3) if graded else None,
                       "failures": [{"message": m, "count": len(who), "students": sorted(who)}
                                    for m, who in common[:_TOP_MESSAGES]],
-                      "other_failures": sum(len(who) for _, who in common[_TOP_MESSAGES:])})
+                      "other_failures": sum(len(who) for _, who in common[_TOP_MESSAGES:]),
+                      # everyone else who lost points here, so that no failing student is out of sight
+                      "other_students": sorted(s for _, who in common[_TOP_MESSAGES:] for s in who)})
     flagged = []
     for student, flags in sorted(result.flags.items()):
         for flag in flags:
@@ -428,7 +430,8 @@ def render_html(data: dict) -> str:
             parts.append(table(["failure message", "students", "who"],
                                [[f["message"], f["count"], ", ".join(f["students"])] for f in t["failures"]]))
             if t["other_failures"]:
-                parts.append(f"<p>and {t['other_failures']} more with other messages.</p>")
+                parts.append(f"<p>and {t['other_failures']} more with other messages: "
+                             f"{e(', '.join(t['other_students']))}.</p>")
     parts.append("</section>")
     parts.append('<section id="flagged"><h2>Flagged for review</h2>')
     if data["flagged"]:
