@@ -50,6 +50,7 @@ from autograder.checks import load_checks, run_check
 from autograder.course import REPO, nbgrader_config, patched_environ, python_env, run_converter
 from autograder.integrity import is_test_cell
 from autograder.policy import Limits
+from autograder.sandbox import read_owned, tree_cpu_seconds
 from autograder.verdicts import settle_outputs
 
 PROBE_SOURCE = (Path(__file__).with_name("probe.py")).read_text()
@@ -102,12 +103,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         deadline = time.monotonic() + wait
         while not path.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+        text = read_owned(path)      # the kernel can write in its own folder: only the launcher's file counts
         try:
-            # The kernel can write in its own folder: only the launcher's file (ours) is believed.
-            if path.stat().st_uid != os.getuid():
-                return {}
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
+            return json.loads(text) if text else {}
+        except ValueError:
             return {}
 
     def isolation(self) -> str:
@@ -219,7 +218,7 @@ class GuardedExecute(Execute):
                 raise BridgeError(f"your code did not answer within {self.timeout} s (interrupted)")
             return reply
 
-        link = KernelLink(self.kc, wait, self.timeout)
+        link = KernelLink(self.kc, wait, self.timeout, cpu=self._kernel_cpu_seconds)
         verdict = run_check(grade_id, self._checks[grade_id], link)
         self._verdicts[grade_id] = {"passed": verdict.passed, "message": verdict.message, "kind": verdict.kind,
                                     "seconds": round(verdict.seconds, 3)}
@@ -229,6 +228,13 @@ class GuardedExecute(Execute):
             link.request({"op": "release"})
         except Exception:  # the kernel may be busy or gone; handles are freed with it
             pass
+
+    def _kernel_cpu_seconds(self) -> float:
+        """The kernel's CPU time, read from /proc in this process (the launcher names its pid)."""
+        text = read_owned(self._manager.own_dir / "kernel.pid") if self._manager is not None else None
+        if not text or not text.strip().isdigit():
+            raise BridgeError("the kernel's CPU time cannot be measured here (no launcher pid)")
+        return tree_cpu_seconds(int(text))
 
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)

@@ -265,3 +265,61 @@ def test_caches_a_parent_pointed_elsewhere_move_to_scratch(isolated, monkeypatch
     assert status["kind"] == "exit", output
     cache, scratch = output.strip().splitlines()[-1].split()
     assert cache.startswith(scratch + "/"), output
+
+
+def test_the_grader_reads_the_kernels_cpu_time_from_outside(isolated, monkeypatch):
+    """``kernel.pid`` (the launcher's) and /proc give the CPU time of the kernel and of the children it
+    waited for; a file the kernel writes in its place is not believed."""
+    from autograder.sandbox import read_owned, tree_cpu_seconds
+
+    for name, value in _env(isolated).items():
+        monkeypatch.setenv(name, value)
+    kernel_dir = Path(tempfile.mkdtemp(prefix="k", dir=isolated))
+    code = """
+        import os, pathlib, time
+        def burn(seconds):
+            end = time.process_time() + seconds
+            while time.process_time() < end:
+                pass
+        if os.fork() == 0:
+            burn(1.0)
+            os._exit(0)
+        os.wait()
+        burn(1.0)
+        time.process_time = lambda: 0.0          # the notebook's own clock is not the one read
+        try:
+            pathlib.Path("../kernel.pid.tmp").write_text("1")          # nor is a pid file of its own
+            os.replace("../kernel.pid.tmp", "../kernel.pid")
+        except OSError:
+            pass
+        print("burnt", flush=True)
+        time.sleep(30)
+    """
+    command = [sys.executable, "-m", "autograder.sandbox", "--dir", str(kernel_dir), "--",
+               sys.executable, "-c", textwrap.dedent(code)]
+    launcher = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True)
+    try:
+        assert launcher.stdout.readline().strip() == "burnt"
+        pid = read_owned(kernel_dir / "kernel.pid")
+        if pid is not None:                                       # the kernel could not replace it
+            assert pid != "1" and 1.8 <= tree_cpu_seconds(int(pid)) <= 4.0
+    finally:
+        launcher.kill()
+        launcher.wait()
+
+
+def test_cpu_seconds_of_a_process_tree_counts_ended_children():
+    from autograder.sandbox import tree_cpu_seconds
+
+    code = ("import os, time\n"
+            "def burn(s):\n    end = time.process_time() + s\n    while time.process_time() < end: pass\n"
+            "if os.fork() == 0:\n    burn(0.8)\n    os._exit(0)\n"
+            "os.wait()\nburn(0.8)\nprint('done', flush=True)\ntime.sleep(30)\n")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "done"
+        assert 1.5 <= tree_cpu_seconds(process.pid) <= 3.0
+    finally:
+        process.kill()
+        process.wait()
