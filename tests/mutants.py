@@ -357,6 +357,21 @@ def dice_coefficient(pred, target, smooth=1e-5):
     inter = (pred * target).sum((1, 2, 3))
     return ((2 * inter + smooth) / (pred.sum((1, 2, 3)) + target.sum((1, 2, 3)) + smooth)).sum()
 """),
+    Mutant("dice-detached", "dice_coefficient", "test_dice_coefficient", """
+def dice_coefficient(pred, target, smooth=1e-5):
+    p, t = pred.detach().flatten(1), target.flatten(1)
+    return ((2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth)).mean()
+"""),
+    Mutant("dice-per-image-vector", "dice_coefficient", "test_dice_coefficient", """
+def dice_coefficient(pred, target, smooth=1e-5):
+    p, t = pred.flatten(1), target.flatten(1)
+    return (2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth)
+"""),
+    Mutant("dice-ignores-smooth-argument", "dice_coefficient", "test_dice_coefficient", """
+def dice_coefficient(pred, target, smooth=1e-5):
+    p, t = pred.flatten(1), target.flatten(1)
+    return ((2 * (p * t).sum(1) + 1e-5) / (p.sum(1) + t.sum(1) + 1e-5)).mean()
+"""),
 ]
 _LOSS = [
     Mutant("loss-without-sigmoid", "dice_loss", "test_dice_loss", """
@@ -378,6 +393,14 @@ def dice_loss(logits, target, smooth=1e-5):
     Mutant("loss-is-cross-entropy", "dice_loss", "test_dice_loss", """
 def dice_loss(logits, target, smooth=1e-5):
     return F.binary_cross_entropy_with_logits(logits, target)
+"""),
+    Mutant("loss-detached", "dice_loss", "test_dice_loss", """
+def dice_loss(logits, target, smooth=1e-5):
+    return 1 - dice_coefficient(torch.sigmoid(logits).detach(), target, smooth)
+"""),
+    Mutant("loss-ignores-smooth-argument", "dice_loss", "test_dice_loss", """
+def dice_loss(logits, target, smooth=1e-5):
+    return 1 - dice_coefficient(torch.sigmoid(logits), target)
 """),
 ]
 _AUGMENT = [
@@ -434,6 +457,28 @@ def paired_augment(image, mask, generator=None):
         out_i[b], out_m[b] = torch.rot90(image[b], k, (1, 2)), torch.rot90(mask[b], -k, (1, 2))
     return out_i, out_m
 """),
+    Mutant("augment-mask-becomes-bool", "paired_augment", "test_paired_augment", """
+def paired_augment(image, mask, generator=None):
+    k = torch.randint(0, 4, (image.shape[0],), generator=generator).tolist()
+    out_i = torch.stack([torch.rot90(x, t, (1, 2)) for x, t in zip(image, k)])
+    out_m = torch.stack([torch.rot90(m, t, (1, 2)) for m, t in zip(mask, k)])
+    return out_i, out_m > 0.5
+"""),
+    Mutant("augment-float64-to-float32", "paired_augment", "test_paired_augment", """
+def paired_augment(image, mask, generator=None):
+    k = torch.randint(0, 4, (image.shape[0],), generator=generator).tolist()
+    out_i = torch.stack([torch.rot90(x, t, (1, 2)) for x, t in zip(image, k)])
+    out_m = torch.stack([torch.rot90(m, t, (1, 2)) for m, t in zip(mask, k)])
+    return out_i.float(), out_m.float()
+"""),
+    Mutant("augment-rarely-applied", "paired_augment", "test_paired_augment", """
+def paired_augment(image, mask, generator=None):
+    apply = torch.rand(image.shape[0], generator=generator) < 0.2
+    k = torch.randint(1, 4, (image.shape[0],), generator=generator).tolist()
+    out_i = torch.stack([torch.rot90(x, t, (1, 2)) if a else x.clone() for x, t, a in zip(image, k, apply)])
+    out_m = torch.stack([torch.rot90(m, t, (1, 2)) if a else m.clone() for m, t, a in zip(mask, k, apply)])
+    return out_i, out_m
+"""),
 ]
 _OCCLUSION_LOOP = """
 def occlusion_sensitivity(model, image, patch_size=8, stride=8):
@@ -481,6 +526,22 @@ _OCCLUSION = [
            _occlusion(LAST="0")),
     Mutant("occlusion-rows-columns-swapped", "occlusion_sensitivity", "test_occlusion_sensitivity",
            _occlusion(ROWS="c:c + patch_size", COLS="r:r + patch_size")),
+    Mutant("occlusion-train-mode", "occlusion_sensitivity", "test_occlusion_sensitivity",
+           _occlusion().replace("    model.eval()\n", "")),
+    Mutant("occlusion-tracks-gradients", "occlusion_sensitivity", "test_occlusion_sensitivity", """
+def occlusion_sensitivity(model, image, patch_size=8, stride=8):
+    model.eval()
+    h, w = image.shape[-2:]
+    total, count = torch.zeros(h, w), torch.zeros(h, w)
+    base = torch.sigmoid(model(image[None])).sum()
+    for r in range(0, h - patch_size + 1, stride):
+        for c in range(0, w - patch_size + 1, stride):
+            x = image.clone()
+            x[..., r:r + patch_size, c:c + patch_size] = 0
+            total[r:r + patch_size, c:c + patch_size] += base - torch.sigmoid(model(x[None])).sum()
+            count[r:r + patch_size, c:c + patch_size] += 1
+    return total / count.clamp(min=1)
+"""),
 ]
 _WEAK_NETWORK = [
     Mutant("weak-build", "build_model", "test_dice_065", """
