@@ -286,3 +286,15 @@ def occlusion_sensitivity(model, image, patch_size=8, stride=8):
     return (total / cover.clamp(min=1))[0, 0]
 '''}, "F.fold to sum the windows"),
 ]
+
+
+def _segmentation_networks() -> list[Answer]:
+    """Part 5: designs of tests/segmentation_designs.py that clear the top tier (held-out Dice >= 0.80 in
+    60 CPU seconds), written differently from the solution (another U-Net class, other losses and rates)."""
+    from tests.segmentation_designs import DESIGNS
+
+    return [Answer("network-" + name, DESIGNS[name][0], DESIGNS[name][1])
+            for name in ("unet16-no-augment", "unet16-no-augment-dice-only", "unet16-no-augment-lr5e-3")]
+
+
+ALTERNATIVES["segmentation"] += _segmentation_networks()

@@ -116,7 +116,7 @@ def build_model():
         def __init__(self):
             super().__init__()
             self.full = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
-            self.half = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU())
+            self.mid = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU())
             self.quarter = nn.Sequential(nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
                                          nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU())
             self.up1 = nn.Sequential(nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU())
@@ -125,7 +125,7 @@ def build_model():
 
         def forward(self, x):
             a = self.full(x)
-            b = self.half(a)
+            b = self.mid(a)
             c = self.up1(self.quarter(b))
             d = self.up2(torch.cat([c, b], 1))
             return self.head(torch.cat([d, a], 1))
@@ -164,6 +164,62 @@ def build_model():
 '''
 
 
+_LITE_UNET = '''
+def build_model():
+    def convs(c_in, c_out, n=2):
+        layers = []
+        for i in range(n):
+            layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(c_out), nn.ReLU()]
+        return nn.Sequential(*layers)
+
+    class Lite(nn.Module):
+        """A U-Net that spends little at full resolution: one 8-channel convolution there."""
+        def __init__(self):
+            super().__init__()
+            self.e0, self.e1, self.e2, self.e3 = convs(1, 8, 1), convs(8, 16), convs(16, 32), convs(32, 64)
+            self.u3, self.d2 = nn.ConvTranspose2d(64, 32, 2, stride=2), convs(64, 32)
+            self.u2, self.d1 = nn.ConvTranspose2d(32, 16, 2, stride=2), convs(32, 16)
+            self.u1, self.d0 = nn.ConvTranspose2d(16, 8, 2, stride=2), convs(16, 8, 1)
+            self.head = nn.Conv2d(8, 1, 1)
+
+        def forward(self, x):
+            a = self.e0(x)
+            b = self.e1(F.max_pool2d(a, 2))
+            c = self.e2(F.max_pool2d(b, 2))
+            d = self.e3(F.max_pool2d(c, 2))
+            c = self.d2(torch.cat([self.u3(d), c], 1))
+            b = self.d1(torch.cat([self.u2(c), b], 1))
+            return self.head(self.d0(torch.cat([self.u1(b), a], 1)))
+
+    return Lite()
+'''
+
+_CROP = "x, y = paired_augment(x, y)\n            top, left = torch.randint(0, 17, (2,)).tolist()\n" \
+        "            x, y = x[..., top:top + 48, left:left + 48], y[..., top:top + 48, left:left + 48]"
+
+
+_TTA = '''
+
+_plain_build_model = build_model
+
+
+def build_model():
+    class FlipAverage(nn.Module):
+        """In evaluation mode, average the logits of the image and of its mirror image."""
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            if self.training:
+                return self.net(x)
+            return (self.net(x) + self.net(x.flip(-1)).flip(-1)) / 2
+
+    return FlipAverage(_plain_build_model())
+'''
+
+
 def unet(width: int) -> str:
     return _UNET.replace("WIDTH", str(width))
 
@@ -193,6 +249,39 @@ DESIGNS: dict[str, tuple[dict[str, str], str]] = {
               "U-Net of width 8 (4x cheaper), 30 epochs"),
     "strided": ({"build_model": _STRIDED_UNET, "train_model": loop(30)},
                 "MONAI-style strided U-Net, 30 epochs"),
+    "lite-unet": ({"build_model": _LITE_UNET, "train_model": loop(24)},
+                  "U-Net with one 8-channel convolution at full resolution, 24 epochs"),
+    "unet16-crops": ({"build_model": unet(16), "train_model": loop(20, AUGMENT=_CROP)},
+                     "chapter's U-Net trained on random 48x48 crops of the augmented slices, 20 epochs"),
+    "unet12": ({"build_model": unet(12), "train_model": loop(20)},
+               "U-Net of width 12, 20 epochs"),
+    "wide-bn-augment": ({"build_model": _WIDE_START, "train_model": loop(60)},
+                        "wide-bn with augmentation, 60 epochs"),
+    "lite-unet-long": ({"build_model": _LITE_UNET, "train_model": loop(30)},
+                       "lite-unet, 30 epochs"),
+    "unet16-crops-tta": ({"build_model": unet(16) + _TTA, "train_model": loop(20, AUGMENT=_CROP)},
+                         "unet16-crops, predictions averaged with the mirror image's (no training cost)"),
+    "lite-unet-crops": ({"build_model": _LITE_UNET, "train_model": loop(44, AUGMENT=_CROP)},
+                        "lite-unet trained on 48x48 crops, 44 epochs"),
+    "unet16-crops-only": ({"build_model": unet(16), "train_model": loop(20, AUGMENT=_CROP.split("\n", 1)[1].strip())},
+                          "unet16-crops without the paired augmentation (crops only), 20 epochs"),
+    "lite-unet-no-augment": ({"build_model": _LITE_UNET, "train_model": loop(24, AUGMENT="")},
+                             "lite-unet without augmentation, 24 epochs"),
+    "unet16-no-augment-lr5e-3": ({"build_model": unet(16), "train_model": loop(
+        12, AUGMENT="", OPTIMIZER="torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=1e-4)",
+        SCHEDULE="torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=5e-3, total_steps=steps)")},
+        "unet16-no-augment with a peak learning rate of 5e-3"),
+    "unet16-no-augment-dice-only": ({"build_model": unet(16), "train_model": loop(12, AUGMENT="", LOSS="dice_loss(logits, y)")},
+                                    "unet16-no-augment with the Dice loss alone"),
+    "unet16-no-augment-bce-only": ({"build_model": unet(16), "train_model": loop(
+        12, AUGMENT="", LOSS="F.binary_cross_entropy_with_logits(logits, y)")},
+        "unet16-no-augment with cross-entropy alone"),
+    "unet16-no-augment-constant-lr": ({"build_model": unet(16), "train_model": loop(
+        12, AUGMENT="", OPTIMIZER="torch.optim.Adam(model.parameters(), lr=1e-3)",
+        SCHEDULE="torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)")},
+        "unet16-no-augment with Adam at a constant 1e-3"),
+    "unet16-no-augment-tta": ({"build_model": unet(16) + _TTA, "train_model": loop(12, AUGMENT="")},
+                              "unet16-no-augment, predictions averaged with the mirror image's"),
 }
 
 
@@ -232,11 +321,36 @@ def grade_design(cells: dict[str, str] | None, seed: int = 0) -> dict:
     namespace = notebook_namespace("segmentation", answers)
     checks = load_checks_module(snapshot=True)
     checks.SEED = seed
-    checks._PASSED.update({"dice_coefficient", "dice_loss", "paired_augment"})   # parts 1-3 as written
     started = time.perf_counter()
-    result = checks._train_and_score(Student(LocalLink(namespace)), [])
+    result = checks._train_and_score(Student(LocalLink(namespace)))
     result["wall"] = time.perf_counter() - started
     return result
+
+
+def validate_design(cells: dict[str, str] | None, seed: int = 0, val_seed: int = 0) -> dict:
+    """What a student sees: trained on 33 training patients, scored on 6 others (``split_by_patient``)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from autograder.synthetic import notebook_namespace, solution_code
+
+    answers = solution_code("segmentation")
+    answers.update({k: v.strip() + "\n" for k, v in (cells or {}).items()})
+    ns = notebook_namespace("segmentation", answers)
+    train_x, train_y, val_x, val_y = ns["split_by_patient"](ns["load_training_patients"](), 6, val_seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    start = time.process_time()
+    try:
+        trained = ns["train_model"](ns["build_model"](), train_x, train_y)
+    finally:
+        torch.set_num_threads(threads)
+    return {"val_dice": ns["mean_hard_dice"](trained, val_x, val_y), "cpu": time.process_time() - start}
 
 
 def main(argv=None) -> None:
@@ -244,19 +358,23 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--only", nargs="+", default=None)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--validation", action="store_true", help="score on validation patients instead")
     args = parser.parse_args(argv)
     names = args.only or ["solution", *DESIGNS]
     results = json.loads(args.out.read_text()) if args.out and args.out.is_file() else {}
     for name in names:
         for seed in args.seeds:
-            key = f"{name}@{seed}"
+            key = f"{name}@{seed}" + ("/val" if args.validation else "")
             if key in results:
                 continue
             cells = None if name == "solution" else DESIGNS[name][0]
-            results[key] = grade_design(cells, seed)
-            r = results[key]
-            print(f"{name:<22} seed {seed}: dice {r.get('dice', float('nan')):.3f}  cpu {r.get('cpu', float('nan')):5.1f} s"
-                  f"  wall {r['wall']:5.0f} s  {r.get('error') or ''}", flush=True)
+            if args.validation:
+                results[key] = r = validate_design(cells, seed)
+                print(f"{name:<22} seed {seed}: validation dice {r['val_dice']:.3f}  cpu {r['cpu']:5.1f} s", flush=True)
+            else:
+                results[key] = r = grade_design(cells, seed)
+                print(f"{name:<22} seed {seed}: dice {r.get('dice', float('nan')):.3f}  cpu {r.get('cpu', float('nan')):5.1f} s"
+                      f"  wall {r['wall']:5.0f} s  {r.get('error') or ''}", flush=True)
             if args.out:
                 args.out.write_text(json.dumps(results, indent=1))
 
