@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p_grade.add_argument("--due", help="deadline, e.g. '2026-12-01 23:59' (late = nbgrader timestamp.txt after it)")
     p_grade.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     p_grade.add_argument("--workers", type=int, default=None,
-                         help="students graded at once (default: one per CPU core; 1 for segmentation)")
+                         help="students graded at once (default: one per CPU core)")
     p_grade.add_argument("--scheduler", help="Dask scheduler address: grade on that cluster instead")
     p_grade.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell")
     p_grade.add_argument("--notebook-timeout", type=int, default=None, help="seconds per notebook")
