@@ -445,6 +445,7 @@ class Job:
     sandbox: bool = True
     mpl_cache: str = ""
     env: dict = field(default_factory=dict)       # the kernels' environment additions
+    substitute: dict = field(default_factory=dict)  # data file -> the file its kernels see instead
 
 
 @dataclass
@@ -529,7 +530,7 @@ def sandbox_options(job: Job) -> list[str]:
     return sandbox.launcher_options(memory_mb=limits.memory_mb, max_procs=limits.max_procs,
                                     wall_seconds=limits.notebook_seconds + 30, max_file_mb=limits.max_file_mb,
                                     allow=sandbox.default_allow_list(), namespaces=job.sandbox,
-                                    mpl_cache=job.mpl_cache)
+                                    mpl_cache=job.mpl_cache, substitute=job.substitute)
 
 
 # ---------------------------------------------------------------------------- a batch of students

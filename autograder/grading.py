@@ -37,7 +37,7 @@ from autograder.course import EXERCISES, REPO, nbgrader_config, run_converter
 from autograder.execution import Job, kernel_server, matplotlib_cache, run_jobs, worker_pool
 from autograder.export import GradingResult, read_gradebook, summary_text, write_csv, write_summary
 from autograder.intake import Batch, RosterRow, Submission, open_batch
-from autograder.policy import Policy, policy_for
+from autograder.policy import KERNEL_DATA_VIEWS, Policy, policy_for
 from autograder.report import write_class_files
 
 DEFAULT_WORKDIR = REPO / "grading"
@@ -94,7 +94,10 @@ def grade(assignment: str, submissions: Path, workdir: Path = DEFAULT_WORKDIR, d
                     raise ValueError(f"nothing handed in to re-grade for: {', '.join(sorted(set(only) - {s.student for s in chosen.submissions}))}")
                 result.unchanged += [s.student for s in batch.submissions if s.student not in only]
             jobs = _prepare(chosen, release, workdir, db_url, replace(policy, force=True) if only else policy, result)
-            jobs = [_with_kernels(job, run_dir, server_ready, kernel_env, policy) for job in jobs]
+            if jobs:
+                server_ready()      # the fork server fetches the data files before it serves
+            views = _data_views(assignment, run_dir) if jobs else {}
+            jobs = [_with_kernels(job, run_dir, server_ready, kernel_env, policy, views) for job in jobs]
             # -- execution (verdicts are decided inside, per test cell)
             outcomes = run_jobs(jobs, executor or pool)
             result.graded = [job.student for job in jobs]
@@ -218,11 +221,35 @@ def _prepare(batch: Batch, release: Path, workdir: Path, db_url: str, policy: Po
     return jobs
 
 
-def _with_kernels(job: Job, run_dir: Path, server_ready, kernel_env: dict, policy: Policy) -> Job:
+def _with_kernels(job: Job, run_dir: Path, server_ready, kernel_env: dict, policy: Policy,
+                  substitute: dict[str, str]) -> Job:
     from dataclasses import replace
 
     return replace(job, run_dir=str(run_dir), fork_server=server_ready(), sandbox=policy.sandbox,
-                   mpl_cache=matplotlib_cache(), env=kernel_env)
+                   mpl_cache=matplotlib_cache(), env=kernel_env, substitute=substitute)
+
+
+def _data_views(assignment: str, run_dir: Path) -> dict[str, str]:
+    """The data files this assignment's kernels see in another version (KERNEL_DATA_VIEWS), written
+    into the batch's run folder: {file in a data directory: its substitute}."""
+    import importlib
+
+    from autograder.sandbox import data_directories
+
+    substitute = {}
+    for name, maker in KERNEL_DATA_VIEWS.get(assignment, {}).items():
+        module, _, function = maker.partition(":")
+        view = run_dir / "views" / name
+        try:
+            getattr(importlib.import_module(module), function)(view)
+        except Exception:   # no data here: the kernels see an empty file (never the full one) and say so
+            view.parent.mkdir(parents=True, exist_ok=True)
+            view.write_bytes(b"")
+        os.chmod(view, 0o644)
+        for folder in data_directories():
+            if (Path(folder) / name).is_file():
+                substitute[str(Path(folder) / name)] = str(view)
+    return substitute
 
 
 def _settings_digest(release: Path, policy: Policy) -> str:

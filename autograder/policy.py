@@ -29,6 +29,10 @@ class Limits:
 #: on one thread, measured from outside the kernel, so that a busy machine stretches only the wall time
 #: these limits bound).
 ASSIGNMENT_LIMITS = {"segmentation": Limits(cell_seconds=600, notebook_seconds=1500)}
+#: Data files an assignment's kernels see in another version, made by the grader for the batch:
+#: segmentation's kernels get the Sunnybrook file without the 6 held-out patients, whose masks
+#: only the grader may hold (its checks send the held-out images, never their masks).
+KERNEL_DATA_VIEWS = {"segmentation": {"scd_lvsegs.npz": "coursekit.data:write_sunnybrook_training_only"}}
 #: Assignments graded one student at a time (none since budgets are CPU seconds, not wall seconds).
 SERIAL_ASSIGNMENTS: set[str] = set()
 

@@ -123,13 +123,16 @@ def default_allow_list() -> list[str]:
 
 
 def launcher_options(*, memory_mb: int, max_procs: int, wall_seconds: int, max_file_mb: int, allow: list[str],
-                     namespaces: bool, mpl_cache: str) -> list[str]:
+                     namespaces: bool, mpl_cache: str, substitute: dict[str, str] | None = None) -> list[str]:
     """Options of ``python -m autograder.sandbox`` for these limits (0: no limit), the paths a kernel
     may read (``allow``; usually :func:`default_allow_list`, to which an empty list also falls
-    back), whether to isolate it in namespaces, and matplotlib's cache folder ('' for none)."""
+    back), whether to isolate it in namespaces, and matplotlib's cache folder ('' for none).
+    ``substitute`` maps allowed files to the files the kernel sees in their place (namespaces only)."""
     options = ["--memory-mb", str(memory_mb), "--max-procs", str(max_procs), "--wall", str(wall_seconds),
                "--max-file-mb", str(max_file_mb)]
     options += [arg for path in allow for arg in ("--allow", str(path))]
+    options += [arg for shown, source in sorted((substitute or {}).items())
+                for arg in ("--substitute", f"{source}={shown}")]
     if mpl_cache:
         options += ["--mpl-cache", mpl_cache]
     if not namespaces:
@@ -282,7 +285,7 @@ def _safe_target(root: str, path: str) -> str:
 
 
 def _build_file_system(own: Path, allow: list[str], hide: list[str], scratch_mb: int, mpl_cache: str,
-                       switch_user: bool) -> None:
+                       switch_user: bool, substitute: list[str] = ()) -> None:
     """Inside the new mount namespace: build the kernel's root (see the module doc) and enter it."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     links, binds = _plan(allow)
@@ -342,6 +345,16 @@ def _build_file_system(own: Path, allow: list[str], hide: list[str], scratch_mb:
             _mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
         elif os.path.lexists(target):
             _mount("/dev/null", target, None, MS_BIND)
+    # Files shown in place of others (a data file without the grader's held-out part); like hidden
+    # paths, only inside the allowed ones, and made read-only below with everything else.
+    for pair in substitute:
+        source, _, shown = pair.partition("=")
+        real = os.path.realpath(shown)
+        if not any(_inside(real, b) for b in binds) or not os.path.isfile(source):
+            continue
+        target = _safe_target(root, real)
+        if os.path.isfile(target):
+            _mount(os.path.realpath(source), target, None, MS_BIND)
     if mpl_cache and os.path.isdir(mpl_cache):
         shutil.copytree(mpl_cache, root + scratch + "/.matplotlib", symlinks=True, dirs_exist_ok=True)
     if switch_user:
@@ -386,7 +399,7 @@ def _kernel_process(args: argparse.Namespace, own: Path, isolation: str, inline:
         if isolation == "namespaces":
             switch_user = os.getuid() == 0 and _uid_map_is_identity()
             _build_file_system(own, args.allow or default_allow_list(), args.hide, args.scratch_mb,
-                               args.mpl_cache, switch_user)
+                               args.mpl_cache, switch_user, args.substitute)
         else:
             switch_user = False
             scratch.mkdir(exist_ok=True)
@@ -854,6 +867,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow", action="append", default=[],
                         help="path the kernel may read (repeatable; none given: default_allow_list())")
     parser.add_argument("--hide", action="append", default=[], help="path inside an allowed one to empty")
+    parser.add_argument("--substitute", action="append", default=[], metavar="FILE=SHOWN",
+                        help="show FILE (read-only) in place of the allowed file SHOWN (repeatable)")
     parser.add_argument("--memory-mb", type=int, default=4096)
     parser.add_argument("--max-procs", type=int, default=64)
     parser.add_argument("--wall", type=float, default=0, help="seconds for the whole notebook (0: none)")

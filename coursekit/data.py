@@ -274,6 +274,24 @@ def sunnybrook_split(test_cases: int = 6) -> dict[str, torch.Tensor]:
     return {"train_images": x[:cut], "train_masks": y[:cut], "test_images": x[cut:], "test_masks": y[cut:]}
 
 
+def write_sunnybrook_training_only(target: Path, test_cases: int = 6) -> Path:
+    """Write ``scd_lvsegs.npz`` without its last ``test_cases`` patients to ``target``: what the
+    segmentation exercise's kernels see in place of the full file when they are graded (the
+    held-out patients' masks are the grader's, never the notebook's). Same keys and dtypes."""
+    raw = load_sunnybrook()
+    cases = raw["caseIndices"]
+    keep_cases = len(cases) - test_cases
+    cut = int(cases[keep_cases][0])
+    per_image = {k for k, v in raw.items() if v.ndim and len(v) == len(raw["images"])}
+    per_case = {k for k, v in raw.items() if k not in per_image and v.ndim and len(v) == len(cases)}
+    trimmed = {k: v[:cut] if k in per_image else v[:keep_cases] if k in per_case else v for k, v in raw.items()}
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as handle:
+        np.savez(handle, **trimmed)
+    return target
+
+
 def sunnybrook_slices() -> dict[str, np.ndarray]:
     """Where each Sunnybrook image comes from: its patient and its place in the patient's stack.
 

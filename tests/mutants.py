@@ -740,7 +740,37 @@ def _segmentation_groups() -> list[Together]:
     return groups
 
 
-MUTANTS["segmentation"] = _segmentation_groups()
+class _NeedsSandbox(_WeakGroup):
+    """A cheat that only the grader's sandbox stops (in-process checks run without it)."""
+    needs_sandbox = True
+
+
+# Reads the held-out patients' masks from the data file and looks each image up: in the grader's
+# kernels the file holds the training patients only (autograder.policy.KERNEL_DATA_VIEWS), so the
+# held-out images are not found and every tier is lost. tests/test_checks.py shows it would score 1.0
+# in a kernel that sees the full file.
+_LOOKUP = (Mutant("lookup-build", "build_model", "test_heldout_tier1", """
+def build_model():
+    import numpy as np
+    with np.load(sunnybrook_file()) as archive:
+        raw, segs = archive["images"].astype(np.float32), archive["segs"].astype(np.float32)
+    scale = np.percentile(raw.reshape(len(raw), -1), 99, axis=1)[:, None, None]
+    bank = torch.from_numpy(np.clip(raw / np.maximum(scale, 1e-6), 0.0, 1.5)).flatten(1)
+    answers = torch.from_numpy(segs).unsqueeze(1) * 20 - 10
+
+    class Lookup(nn.Module):
+        def forward(self, x):
+            distance = torch.cdist(x.flatten(1).float(), bank)
+            nearest = distance.argmin(1)
+            found = distance.min(1).values < 0.5         # other slices lie 10 or more away
+            return torch.where(found[:, None, None, None], answers[nearest], torch.full_like(answers[nearest], -10.0))
+    return Lookup()
+"""), Mutant("lookup-train", "train_model", "test_heldout_tier2", """
+def train_model(model, images, masks):
+    return model
+"""))
+
+MUTANTS["segmentation"] = _segmentation_groups() + [_NeedsSandbox("seg-lookup-heldout-masks", _LOOKUP)]
 
 
 # --------------------------------------------------------------------------- dcgan

@@ -56,6 +56,8 @@ def test_release_passes_no_check(assignment):
 def test_each_wrong_answer_fails_exactly_its_checks(assignment):
     problems = []
     for mutant in MUTANTS.get(assignment, []):
+        if getattr(mutant, "needs_sandbox", False):
+            continue                       # graded by tests/test_autograding.py, in the sandbox
         answers = solution_code(assignment)
         answers.update(mutant.answers())
         failed = _failed(_verdicts(assignment, answers))
@@ -82,3 +84,13 @@ def test_every_graded_function_has_three_alternatives(assignment):
     cells = set(solution_code(assignment))
     counts = {cell: sum(cell in a.cells for a in ALTERNATIVES.get(assignment, [])) for cell in cells}
     assert {c: n for c, n in counts.items() if n < 3} == {}
+
+
+def test_the_held_out_lookup_cheat_scores_where_the_full_data_file_is_visible():
+    """The reason segmentation's kernels see a training-only data file: in-process (full file) the
+    cheat of tests/mutants.py that looks the held-out images up earns every tier."""
+    cheat = next(m for m in MUTANTS["segmentation"] if getattr(m, "needs_sandbox", False))
+    answers = solution_code("segmentation")
+    answers.update(cheat.answers())
+    verdicts = _verdicts("segmentation", answers)
+    assert all(verdicts[g].passed for g in ("test_heldout_tier1", "test_heldout_tier2", "test_heldout_tier3"))

@@ -323,3 +323,44 @@ def test_cpu_seconds_of_a_process_tree_counts_ended_children():
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_substituted_data_file_is_what_the_kernel_reads(isolated, monkeypatch):
+    """--substitute: the segmentation kernels' view of the data (training patients only)."""
+    for name, value in _env(isolated).items():
+        monkeypatch.setenv(name, value)
+    view = isolated / "view.npz"
+    view.write_text("view content")
+    shown = isolated / "data" / "images.npz"
+    options = launcher_options(memory_mb=300, max_procs=8, wall_seconds=60, max_file_mb=10,
+                               allow=default_allow_list(), namespaces=True, mpl_cache="",
+                               substitute={str(shown): str(view)})
+    code = f"""
+        import os, pathlib
+        print(pathlib.Path({str(shown)!r}).read_text(), "|", os.path.exists({str(view)!r}))
+        try:
+            pathlib.Path({str(shown)!r}).write_text("changed")
+        except OSError as err:
+            print("read-only")
+    """
+    output, status = sandboxed(isolated, code, *options)
+    assert status["kind"] == "exit", output
+    assert "view content | False" in output and "read-only" in output
+    assert shown.read_text() == "data content" and view.read_text() == "view content"
+
+
+def test_the_training_only_sunnybrook_file_holds_the_39_training_patients(tmp_path):
+    from coursekit.data import load_sunnybrook, sunnybrook_split, write_sunnybrook_training_only
+
+    try:
+        full = load_sunnybrook()
+    except Exception as err:  # noqa: BLE001 - no data here
+        pytest.skip(f"no Sunnybrook data: {err}")
+    import numpy as np
+
+    with np.load(write_sunnybrook_training_only(tmp_path / "scd_lvsegs.npz")) as view:
+        assert len(view["caseIndices"]) == len(full["caseIndices"]) - 6
+        assert len(view["images"]) == len(sunnybrook_split()["train_images"])
+        cut = len(view["images"])
+        assert np.array_equal(view["images"], full["images"][:cut]) and np.array_equal(view["segs"], full["segs"][:cut])
+        assert set(view.files) == set(full)
