@@ -132,3 +132,16 @@ def test_validation_split_keeps_patients_whole():
     train_patients = {patient_of[x.numpy().tobytes()] for x in train_x}
     assert len(val_patients) == 6 and not val_patients & train_patients
     assert len(val_x) == int(torch.isin(data["patient"], torch.tensor(sorted(val_patients))).sum())
+
+
+def test_notebook_loader_reads_the_graders_training_only_file_alike(tmp_path, monkeypatch):
+    """In the grader's kernels the data file holds the training patients only
+    (autograder.policy.KERNEL_DATA_VIEWS): the notebook's loader gives the same training data."""
+    from coursekit.data import write_sunnybrook_training_only
+
+    full = _namespace(None)["load_training_patients"]()
+    write_sunnybrook_training_only(tmp_path / "scd_lvsegs.npz")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
+    view = _namespace(None)["load_training_patients"]()
+    assert all(torch.equal(full[k], view[k]) for k in ("images", "masks", "patient"))
