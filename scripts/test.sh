@@ -31,4 +31,4 @@ build_book() {
 build_book || { tail -20 test-output/book.log; echo "==> book build failed; trying once more"; build_book; } \
   || { tail -50 test-output/book.log; exit 1; }
 export COURSE_BOOK_HTML=$(pwd)/test-output/book/_build/html
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --durations=30 "$@"
