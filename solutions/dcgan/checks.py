@@ -487,8 +487,11 @@ def gradient_penalty(student):
     # -- quadratic critic D(x) = ||x||^2 / 2 on collinear real and fake samples: mean and spread over epsilon
     real_norms, fake_norms, direction = _collinear_case(draws, GP_BATCH, (1, 4, 4))
     seeds = torch.randint(0, 2 ** 31 - 1, (GP_REPEATS + 2,), generator=draws).tolist()
-    spread_real, spread_fake = real_norms[:GP_SPREAD_BATCH], fake_norms[:GP_SPREAD_BATCH]
-    seen = student.run(quadratic_penalties, real_norms, fake_norms, direction, GP_SPREAD_BATCH, seeds,
+    # for the spread: samples whose penalties all grow with epsilon (a in [2, 3], b in [0, 0.5]), so that
+    # one epsilon shared by the batch would add up instead of averaging out
+    spread_real = 2 + torch.rand(GP_SPREAD_BATCH, generator=draws, dtype=torch.float64)
+    spread_fake = 0.5 * torch.rand(GP_SPREAD_BATCH, generator=draws, dtype=torch.float64)
+    seen = student.run(quadratic_penalties, real_norms, fake_norms, direction, spread_real, spread_fake, seeds,
                        helpers=(QuadraticCritic,))
     mean, variance = penalty_moments(real_norms, fake_norms)
     value = float(seen["big"])
@@ -505,7 +508,7 @@ def gradient_penalty(student):
     low, high = variance_band(GP_REPEATS, TAIL)
     ratio = float(values.var()) / expected_var
     assert low <= ratio <= high, (
-        f"{GP_REPEATS} calls on the same batch of {GP_SPREAD_BATCH} (each with its own generator): the variance of "
+        f"critic ||x||^2 / 2, {GP_REPEATS} calls on one batch of {GP_SPREAD_BATCH} (each with its own generator): the variance of "
         f"the penalty is {ratio:.2f} times that of independent per-sample epsilons (a correct answer gives a ratio "
         f"within [{low:.2f}, {high:.2f}]): draw one epsilon per sample, independently")
     repeat_sd = math.sqrt(expected_var / GP_REPEATS)
@@ -586,9 +589,9 @@ def linear_penalty(notebook, w, b, real, fake, flat):
     return out
 
 
-def quadratic_penalties(notebook, real_norms, fake_norms, direction, spread_batch, seeds):
-    """Penalties of the critic ||x||^2 / 2: one call on the whole batch (torch's global generator),
-    two calls with generators seeded alike, and one call per seed on the first ``spread_batch`` samples."""
+def quadratic_penalties(notebook, real_norms, fake_norms, direction, spread_real, spread_fake, seeds):
+    """Penalties of the critic ||x||^2 / 2: one call on the big batch (no generator), then two calls
+    with generators seeded alike and one call per further seed on the spread batch."""
     def value(penalty):
         return float(penalty.detach()) if isinstance(penalty, torch.Tensor) else float(penalty)
 
@@ -596,11 +599,11 @@ def quadratic_penalties(notebook, real_norms, fake_norms, direction, spread_batc
     real = real_norms.view(-1, 1, 1, 1) * direction
     fake = fake_norms.view(-1, 1, 1, 1) * direction
     big = value(notebook.gradient_penalty(critic, real, fake))
-    twice = [value(notebook.gradient_penalty(critic, real[:spread_batch], fake[:spread_batch],
-                                             generator=torch.Generator().manual_seed(seeds[0])))
+    real = spread_real.view(-1, 1, 1, 1) * direction
+    fake = spread_fake.view(-1, 1, 1, 1) * direction
+    twice = [value(notebook.gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(seeds[0])))
              for _ in range(2)]
-    repeats = [value(notebook.gradient_penalty(critic, real[:spread_batch], fake[:spread_batch],
-                                               generator=torch.Generator().manual_seed(seed)))
+    repeats = [value(notebook.gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(seed)))
                for seed in seeds[2:]]
     return {"big": big, "same_seed_same_value": twice[0] == twice[1], "repeats": repeats}
 
