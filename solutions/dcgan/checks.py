@@ -446,8 +446,10 @@ GP_SEED = 61
 #: Quadratic-critic experiment: one batch of this size for the mean, REPEATS batches of SPREAD_BATCH
 #: for the spread.
 GP_BATCH, GP_REPEATS, GP_SPREAD_BATCH = 4096, 200, 64
-#: Probability of a false alarm of each two-sided band on a sample variance (chi-square quantiles).
-TAIL = 1e-9
+#: The ratio of the sample variance of GP_REPEATS normal values to their variance lies in this band
+#: with probability 1 - 2e-9: the 1e-9 and 1 - 1e-9 quantiles of chi-square(GP_REPEATS - 1) / (GP_REPEATS - 1)
+#: (written out because importing scipy.stats costs seconds; tests/test_stats_gan.py recomputes them).
+VARIANCE_BAND = (0.5104718273599903, 1.7228330321438805)
 
 
 @check("test_gradient_penalty")
@@ -505,7 +507,7 @@ def gradient_penalty(student):
     values = torch.tensor(seen["repeats"], dtype=torch.float64)
     spread_mean, spread_var = penalty_moments(spread_real, spread_fake)
     expected_var = float(spread_var.sum()) / GP_SPREAD_BATCH ** 2
-    low, high = variance_band(GP_REPEATS, TAIL)
+    low, high = VARIANCE_BAND
     ratio = float(values.var()) / expected_var
     assert low <= ratio <= high, (
         f"critic ||x||^2 / 2, {GP_REPEATS} calls on one batch of {GP_SPREAD_BATCH} (each with its own generator): the variance of "
@@ -535,15 +537,6 @@ def penalty_moments(real_norms, fake_norms):
     second = c ** 2 + c * d + d ** 2 / 3
     fourth = c ** 4 + 2 * c ** 3 * d + 2 * c ** 2 * d ** 2 + c * d ** 3 + d ** 4 / 5
     return second, fourth - second ** 2
-
-
-def variance_band(repeats: int, tail: float) -> tuple[float, float]:
-    """The ratio of the sample variance of ``repeats`` normal values to their true variance lies in
-    this band with probability 1 - 2 tail (chi-square with repeats - 1 degrees of freedom)."""
-    from scipy.stats import chi2
-
-    dof = repeats - 1
-    return float(chi2.ppf(tail, dof)) / dof, float(chi2.isf(tail, dof)) / dof
 
 
 class LinearCritic(nn.Module):
