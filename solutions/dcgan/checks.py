@@ -468,8 +468,8 @@ def gradient_penalty(student):
                            helpers=(LinearCritic,))
         where = f"linear critic with ||w|| = {norm}, inputs {shape} {str(dtype).replace('torch.', '')}"
         value = seen["value"]
-        assert isinstance(value, torch.Tensor) and value.dim() == 0, \
-            f"{where}: return a 0-dimensional tensor (got {_shape(value)})"
+        zero_dimensional = isinstance(value, torch.Tensor) and value.dim() == 0
+        assert zero_dimensional, f"{where}: return a 0-dimensional tensor (got {_shape(value)})"
         assert value.dtype == dtype, f"{where}: the penalty must have the inputs' dtype {dtype}, got {value.dtype}"
         tolerance = dict(atol=1e-9, rtol=1e-9) if dtype == torch.float64 else dict(atol=1e-6, rtol=1e-4)
         expected = (norm - 1) ** 2
@@ -595,7 +595,7 @@ def quadratic_penalties(notebook, real_norms, fake_norms, direction, spread_real
     real = spread_real.view(-1, 1, 1, 1) * direction
     fake = spread_fake.view(-1, 1, 1, 1) * direction
     twice = [value(notebook.gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(seeds[0])))
-             for _ in range(2)]
+             for _repeat in (0, 1)]
     repeats = [value(notebook.gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(seed)))
                for seed in seeds[2:]]
     return {"big": big, "same_seed_same_value": twice[0] == twice[1], "repeats": repeats}
