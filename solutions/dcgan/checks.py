@@ -669,15 +669,15 @@ def frechet_type(notebook, m1, s1, m2, s2):
 
 
 def reference_frechet(m1, s1, m2, s2) -> float:
-    """||m1 - m2||^2 + Tr S1 + Tr S2 - 2 Tr (S1^(1/2) S2 S1^(1/2))^(1/2), in float64 (symmetric
-    eigen-decompositions; eigenvalues that rounding made negative count as 0)."""
-    import numpy as np
+    """||m1 - m2||^2 + Tr S1 + Tr S2 - 2 Tr (S1 S2)^(1/2), in float64. Tr (S1 S2)^(1/2) is the sum of the
+    singular values of S1^(1/2) S2^(1/2) (both roots from symmetric eigen-decompositions, eigenvalues
+    that rounding made negative counted as 0): singular values are never negative or complex."""
+    def psd_root(s):
+        values, vectors = np.linalg.eigh(s)
+        return vectors @ np.diag(np.sqrt(np.maximum(values, 0.0))) @ vectors.T
 
-    w, v = np.linalg.eigh(s1)
-    root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    middle = root @ s2 @ root
-    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
-    return float(((m1 - m2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(eigenvalues, 0, None)).sum())
+    trace_root = np.linalg.svd(psd_root(s1) @ psd_root(s2), compute_uv=False).sum()
+    return float(((m1 - m2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * trace_root)
 
 
 # ============================================================================ 8. bootstrap interval
