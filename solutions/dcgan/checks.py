@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autograder.bridge import Remote
 from autograder.checks import as_array, check, close, is_tensor
 
 #: Seed of the data of the 1-D toy training in test_generator_step (a module global, so that the
@@ -645,9 +646,14 @@ def frechet_distance(student):
 def _fd_value(student, m1, s1, m2, s2) -> float:
     got = student.frechet_distance(m1, s1, m2, s2)
     assert isinstance(got, (int, float, np.ndarray, torch.Tensor)) and np.size(as_array(got)) == 1, \
-        f"return the distance as one real number, a Python float (got {type(got).__name__})"
+        f"return the distance as one real number, a Python float (got {_kernel_type(got)})"
     value = float(as_array(got).astype(np.float64).reshape(()))
     return value
+
+
+def _kernel_type(value) -> str:
+    """The type name of a value as the notebook had it (objects that are not data stay there)."""
+    return (getattr(value, "type_name", "") or "an object") if isinstance(value, Remote) else type(value).__name__
 
 
 def _fd_scale(m1, s1, m2, s2) -> float:
