@@ -778,6 +778,151 @@ def generator_step(D, G, z, optimizer_G):
     optimizer_G.zero_grad(set_to_none=True)
     return loss.item()
 '''}, "BCE against ones, zero_grad after the step"),
+    # gradient_penalty (part 6)
+    Answer("gp-lerp-swapped-roles", {"gradient_penalty": '''
+def gradient_penalty(critic, real, fake, generator=None):
+    n = real.size(0)
+    eps = torch.empty(n, device=real.device, dtype=real.dtype).uniform_(0, 1, generator=generator)
+    eps = eps.view(n, *([1] * (real.ndim - 1)))
+    # lerp(fake, real, 1 - eps) = eps' real + (1 - eps') fake with eps' = 1 - eps, also uniform on [0, 1]
+    x_hat = torch.lerp(real, fake, eps).requires_grad_(True)
+    out = critic(x_hat)
+    grads = torch.autograd.grad(outputs=out, inputs=x_hat, grad_outputs=torch.ones_like(out),
+                                create_graph=True, retain_graph=True)[0]
+    grads = grads.reshape(n, -1)
+    return torch.mean((torch.sqrt(torch.sum(grads ** 2, dim=1)) - 1.0) ** 2)
+'''}, "uniform_ in place, torch.lerp with the roles of real and fake swapped, grad_outputs=ones, sqrt of sum"),
+    Answer("gp-per-sample-loop", {"gradient_penalty": '''
+def gradient_penalty(critic, real, fake, generator=None):
+    terms = []
+    for i in range(len(real)):
+        e = torch.rand(1, generator=generator, dtype=real.dtype)
+        point = (e * real[i] + (1 - e) * fake[i]).unsqueeze(0).detach()
+        point.requires_grad = True
+        score = critic(point).sum()
+        g, = torch.autograd.grad(score, point, create_graph=True)
+        terms.append((torch.linalg.vector_norm(g) - 1) ** 2)
+    return torch.stack(terms).mean()
+'''}, "a Python loop over the samples, one draw each, linalg.vector_norm"),
+    Answer("gp-float64-inside-vector-norm", {"gradient_penalty": '''
+def gradient_penalty(critic, real, fake, generator=None):
+    batch = real.shape[0]
+    alpha = torch.rand(batch, generator=generator, dtype=torch.float64).to(real.dtype)
+    alpha = alpha.reshape([batch] + [1] * (real.dim() - 1)).expand_as(real)
+    interpolated = alpha * real.detach() + (1 - alpha) * fake.detach()
+    interpolated.requires_grad_()
+    d_out = critic(interpolated).view(-1)
+    gradients = torch.autograd.grad(d_out.sum(), interpolated, create_graph=True)[0]
+    norms = torch.linalg.vector_norm(gradients.double(), ord=2, dim=tuple(range(1, gradients.dim())))
+    return ((norms - 1).pow(2).mean()).to(real.dtype)
+'''}, "epsilon drawn in float64 and expanded, norms in float64 over a tuple of dims, cast back"),
+    Answer("gp-torch-func-vmap", {"gradient_penalty": '''
+from torch.func import grad as func_grad, vmap, functional_call
+
+
+def gradient_penalty(critic, real, fake, generator=None):
+    shape = [real.shape[0]] + [1] * (real.dim() - 1)
+    eps = torch.rand(shape, generator=generator).to(real.dtype)
+    x_hat = eps * real + (1 - eps) * fake
+    params = dict(critic.named_parameters())
+
+    def score(x):
+        return functional_call(critic, params, (x.unsqueeze(0),)).sum()
+
+    grads = vmap(func_grad(score))(x_hat)           # differentiable w.r.t. params
+    return ((grads.flatten(start_dim=1).norm(dim=1) - 1) ** 2).mean()
+'''}, "torch.func: per-sample gradients with vmap(grad), float32 draw cast to the input dtype"),
+    # frechet_distance (part 7)
+    Answer("fd-scipy-sqrtm-real", {"frechet_distance": '''
+from scipy import linalg
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    covmean = linalg.sqrtm(sigma1.dot(sigma2))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * 1e-6
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    diff = mu1 - mu2
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+'''}, "pytorch-fid's recipe: scipy.linalg.sqrtm, offset only if not finite, real part"),
+    Answer("fd-eigvals-of-product", {"frechet_distance": '''
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    eig = np.linalg.eigvals(sigma1 @ sigma2)
+    trace_sqrt = np.sum(np.sqrt(np.maximum(eig.real, 0.0)))
+    return float(np.sum(np.square(mu1 - mu2)) + np.trace(sigma1 + sigma2) - 2.0 * trace_sqrt)
+'''}, "eigenvalues of the non-symmetric product, real parts clipped at 0"),
+    Answer("fd-torch-float32-nuclear-norm", {"frechet_distance": '''
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    s1, s2 = torch.from_numpy(sigma1).float(), torch.from_numpy(sigma2).float()
+
+    def psd_sqrt(s):
+        w, v = torch.linalg.eigh(s)
+        return v @ torch.diag(w.clamp(min=0).sqrt()) @ v.T
+
+    # Tr (S1 S2)^(1/2) = nuclear norm of S1^(1/2) S2^(1/2)
+    trace_root = torch.linalg.matrix_norm(psd_sqrt(s1) @ psd_sqrt(s2), ord="nuc")
+    mean_term = ((torch.from_numpy(mu1) - torch.from_numpy(mu2)) ** 2).sum()
+    return (mean_term + s1.trace() + s2.trace() - 2 * trace_root).item()
+'''}, "torch in float32, nuclear norm of the product of the two PSD square roots"),
+    Answer("fd-chapter-regulariser", {"frechet_distance": '''
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    from scipy import linalg
+    eps = 1e-6 * np.eye(len(sigma1))              # the chapter's safeguard for singular covariances
+    root = linalg.sqrtm((sigma1 + eps) @ (sigma2 + eps)).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1 + sigma2 - 2 * root))
+'''}, "the chapter's coursekit recipe: sqrtm with 1e-6 I added"),
+    # bootstrap_ci (part 8)
+    Answer("boot-index-matrix-percentile", {"bootstrap_ci": '''
+def bootstrap_ci(values, statistic=np.mean, n_boot=2000, alpha=0.05, rng=None):
+    if rng is None:
+        rng = np.random.default_rng()
+    samples = rng.choice(values, size=(n_boot, len(values)), replace=True)
+    stats = np.array([statistic(row) for row in samples])
+    low, high = np.percentile(stats, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return (float(low), float(high))
+'''}, "all resamples at once with rng.choice, np.percentile"),
+    Answer("boot-torch-sorted-index", {"bootstrap_ci": '''
+def bootstrap_ci(values, statistic=np.mean, n_boot=2000, alpha=0.05, rng=None):
+    gen = torch.Generator()
+    if rng is not None:
+        gen.manual_seed(int(rng.integers(0, 2 ** 62)))     # every draw still follows rng
+    else:
+        gen.seed()
+    n = len(values)
+    idx = torch.randint(0, n, (n_boot, n), generator=gen).numpy()
+    boot = sorted(float(statistic(values[row])) for row in idx)
+    lo = boot[int(np.floor(alpha / 2 * (n_boot - 1)))]
+    hi = boot[int(np.ceil((1 - alpha / 2) * (n_boot - 1)))]
+    return lo, hi
+'''}, "torch.randint seeded from rng, order statistics of a sorted list"),
+    Answer("boot-python-random-nearest-rank", {"bootstrap_ci": '''
+import random as _random
+
+
+def bootstrap_ci(values, statistic=np.mean, n_boot=2000, alpha=0.05, rng=None):
+    source = _random.Random(int(rng.integers(2 ** 32))) if rng is not None else _random
+    data = list(values)
+    reps = []
+    for _ in range(n_boot):
+        reps.append(statistic(np.array(source.choices(data, k=len(data)))))
+    reps.sort()
+    k_low = max(1, math.ceil(alpha / 2 * n_boot))          # nearest-rank quantiles
+    k_high = max(1, math.ceil((1 - alpha / 2) * n_boot))
+    return float(reps[k_low - 1]), float(reps[k_high - 1])
+'''}, "Python's random (module or a Random seeded from rng), random.choices, nearest-rank quantiles"),
+    Answer("boot-numpy-global-multinomial", {"bootstrap_ci": '''
+def bootstrap_ci(values, statistic=np.mean, n_boot=2000, alpha=0.05, rng=None):
+    draw = rng if rng is not None else np.random              # the legacy global generator when None
+    n = values.shape[0]
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        counts = draw.multinomial(n, np.full(n, 1.0 / n))     # how often each value is drawn
+        out[b] = statistic(np.repeat(values, counts))
+    lo, hi = np.quantile(out, (alpha / 2, 1 - alpha / 2), method="hazen")
+    return float(lo), float(hi)
+'''}, "multinomial counts then np.repeat (a reordered resample), NumPy's global RNG, Hazen quantiles"),
 ]
 
 

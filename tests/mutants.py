@@ -1046,6 +1046,132 @@ def generator_step(D, G, z, optimizer_G):
 """),
 ]
 
+# parts 6-8 (issue 16): gradient_penalty, frechet_distance, bootstrap_ci
+_GP = """
+def gradient_penalty(critic, real, fake, generator=None):
+    EPS
+    x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
+    scores = critic(x_hat)
+    GRAD
+    norms = NORMS
+    return PENALTY
+"""
+_GP_DEFAULTS = {"EPS": "eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), generator=generator, dtype=real.dtype)",
+                "GRAD": "(grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)",
+                "NORMS": "grad.flatten(1).norm(2, dim=1)", "PENALTY": "((norms - 1) ** 2).mean()"}
+_FD = """
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    from scipy import linalg
+    ROOT
+    return float(MEANS + np.trace(sigma1) + np.trace(sigma2) - 2 * TRACE)
+"""
+_FD_DEFAULTS = {"ROOT": "root = linalg.sqrtm(sigma1 @ sigma2).real", "MEANS": "((mu1 - mu2) ** 2).sum()",
+                "TRACE": "np.trace(root)"}
+_BOOT = """
+def bootstrap_ci(values, statistic=np.mean, n_boot=2000, alpha=0.05, rng=None):
+    RNG
+    n = len(values)
+    replicates = np.array([STAT(RESAMPLE) for _ in range(n_boot)], dtype=float)
+    low, high = QUANTILES
+    return float(low), float(high)
+"""
+_BOOT_DEFAULTS = {"RNG": "rng = np.random.default_rng() if rng is None else rng", "STAT": "statistic",
+                  "RESAMPLE": "values[rng.integers(0, n, size=n)]",
+                  "QUANTILES": "np.quantile(replicates, [alpha / 2, 1 - alpha / 2])"}
+
+MUTANTS["dcgan"] += [
+    # gradient_penalty
+    Mutant("gp-without-minus-one", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, PENALTY="(norms ** 2).mean()")),
+    Mutant("gp-squared-norm-minus-one", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, NORMS="grad.flatten(1).pow(2).sum(1)")),
+    Mutant("gp-norm-over-channels-only", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, NORMS="grad.norm(2, dim=1)")),
+    Mutant("gp-norm-of-whole-batch", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, NORMS="grad.norm(2)")),
+    Mutant("gp-no-create-graph", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, GRAD="(grad,) = torch.autograd.grad(scores.sum(), x_hat)")),
+    Mutant("gp-one-sided", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, PENALTY="(torch.relu(norms - 1) ** 2).mean()")),
+    Mutant("gp-one-epsilon-for-the-batch", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, EPS="eps = torch.rand((), generator=generator, dtype=real.dtype)")),
+    Mutant("gp-one-epsilon-per-pixel", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, EPS="eps = torch.rand(real.shape, generator=generator, dtype=real.dtype)")),
+    Mutant("gp-midpoint-instead-of-random", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, EPS="eps = torch.full((len(real),) + (1,) * (real.dim() - 1), 0.5, dtype=real.dtype)")),
+    Mutant("gp-ignores-generator", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, EPS="eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), dtype=real.dtype)")),
+    Mutant("gp-float32-always", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, PENALTY="((norms - 1) ** 2).mean().float()")),
+    Mutant("gp-backward-fills-critic-grads", "gradient_penalty", "test_gradient_penalty",
+           _fill(_GP, _GP_DEFAULTS, GRAD="scores.sum().backward(create_graph=True)\n    grad = x_hat.grad")),
+    Mutant("gp-gradient-at-real-samples", "gradient_penalty", "test_gradient_penalty", """
+def gradient_penalty(critic, real, fake, generator=None):
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+"""),
+    # frechet_distance
+    Mutant("fd-no-matrix-root", "frechet_distance", "test_frechet_distance",
+           _fill(_FD, _FD_DEFAULTS, ROOT="root = sigma1 @ sigma2")),
+    Mutant("fd-entrywise-root", "frechet_distance", "test_frechet_distance",
+           _fill(_FD, _FD_DEFAULTS, ROOT="root = np.sqrt(np.abs(sigma1 @ sigma2))")),
+    Mutant("fd-product-of-roots", "frechet_distance", "test_frechet_distance",
+           _fill(_FD, _FD_DEFAULTS, ROOT="root = (linalg.sqrtm(sigma1) @ linalg.sqrtm(sigma2)).real")),
+    Mutant("fd-mean-distance-not-squared", "frechet_distance", "test_frechet_distance",
+           _fill(_FD, _FD_DEFAULTS, MEANS="np.linalg.norm(mu1 - mu2)")),
+    Mutant("fd-eigenvalues-not-clipped", "frechet_distance", "test_frechet_distance",
+           _fill(_FD, _FD_DEFAULTS, ROOT="root = None", TRACE="np.sqrt(np.linalg.eigvals(sigma1 @ sigma2).real).sum()")),
+    Mutant("fd-returns-complex", "frechet_distance", "test_frechet_distance", """
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    from scipy import linalg
+    root = linalg.sqrtm(sigma1 @ sigma2)
+    return ((mu1 - mu2) ** 2).sum() + np.trace(sigma1 + sigma2 - 2 * root)
+"""),
+    Mutant("fd-large-regulariser", "frechet_distance", "test_frechet_distance",
+           _fill(_FD, _FD_DEFAULTS, ROOT="root = linalg.sqrtm((sigma1 + 1e-2 * np.eye(len(sigma1))) @ "
+                                           "(sigma2 + 1e-2 * np.eye(len(sigma2)))).real")),
+    Mutant("fd-returns-array", "frechet_distance", "test_frechet_distance", """
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    from scipy import linalg
+    root = linalg.sqrtm(sigma1 @ sigma2).real
+    return np.array([((mu1 - mu2) ** 2).sum() + np.trace(sigma1 + sigma2 - 2 * root)])
+"""),
+    # bootstrap_ci
+    Mutant("boot-without-replacement", "bootstrap_ci", "test_bootstrap_ci",
+           _fill(_BOOT, _BOOT_DEFAULTS, RESAMPLE="rng.permutation(values)")),
+    Mutant("boot-half-size-resamples", "bootstrap_ci", "test_bootstrap_ci",
+           _fill(_BOOT, _BOOT_DEFAULTS, RESAMPLE="values[rng.integers(0, n, size=n // 2)]")),
+    Mutant("boot-quantiles-alpha-not-halved", "bootstrap_ci", "test_bootstrap_ci",
+           _fill(_BOOT, _BOOT_DEFAULTS, QUANTILES="np.quantile(replicates, [alpha, 1 - alpha])")),
+    Mutant("boot-percent-as-fraction", "bootstrap_ci", "test_bootstrap_ci",
+           _fill(_BOOT, _BOOT_DEFAULTS, QUANTILES="np.percentile(replicates, [alpha / 2, 1 - alpha / 2])")),
+    Mutant("boot-ignores-statistic", "bootstrap_ci", "test_bootstrap_ci",
+           _fill(_BOOT, _BOOT_DEFAULTS, STAT="np.mean")),
+    Mutant("boot-ignores-rng", "bootstrap_ci", "test_bootstrap_ci",
+           _fill(_BOOT, _BOOT_DEFAULTS, RNG="rng = np.random.default_rng()")),
+    Mutant("boot-basic-interval", "bootstrap_ci", "test_bootstrap_ci", """
+def bootstrap_ci(values, statistic=np.mean, n_boot=2000, alpha=0.05, rng=None):
+    rng = np.random.default_rng() if rng is None else rng
+    n = len(values)
+    replicates = np.array([statistic(values[rng.integers(0, n, size=n)]) for _ in range(n_boot)])
+    q_low, q_high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
+    estimate = statistic(values)
+    return float(2 * estimate - q_high), float(2 * estimate - q_low)
+"""),
+    Mutant("boot-normal-approximation", "bootstrap_ci", "test_bootstrap_ci", """
+def bootstrap_ci(values, statistic=np.mean, n_boot=2000, alpha=0.05, rng=None):
+    rng = np.random.default_rng() if rng is None else rng
+    n = len(values)
+    replicates = np.array([statistic(values[rng.integers(0, n, size=n)]) for _ in range(n_boot)])
+    estimate, se = statistic(values), replicates.std()
+    return float(estimate - 1.96 * se), float(estimate + 1.96 * se)
+"""),
+    Mutant("boot-returns-array", "bootstrap_ci", "test_bootstrap_ci",
+           _fill(_BOOT, _BOOT_DEFAULTS, QUANTILES="np.quantile(replicates, [alpha / 2, 1 - alpha / 2]), None\n"
+                                                 "    return np.quantile(replicates, [alpha / 2, 1 - alpha / 2])")),
+]
+
 
 # --------------------------------------------------------------------------- cyclegan
 _POOL = """

@@ -10,7 +10,11 @@ source of randomness, and its expectation must be right. Here:
 * the pool's exact distribution (``old_count_pmf``) is compared with a simulation of the rules;
 * the initialisation bands of build_generator / build_discriminator hold for networks built under
   50 seeds (the solution's and the alternatives');
-* the 1-D toy GAN of test_generator_step clears its threshold for 50 seeds of its data.
+* the 1-D toy GAN of test_generator_step clears its threshold for 50 seeds of its data;
+* test_gradient_penalty and test_bootstrap_ci pass under 50 seeds (of the grader's data and of every
+  global random source) for the solution and under 10 for each alternative, their random wrong
+  answers fail under every seed tried, and the closed forms they use (the penalty's moments, the
+  chi-square band, the Frechet reference) agree with simulation and with scipy.
 
 Everything runs in this process (LocalLink), like tests/test_checks.py.
 """
@@ -24,7 +28,7 @@ import pytest
 import torch
 
 from autograder.bridge import LocalLink
-from autograder.checks import Student, load_checks, run_checks_locally
+from autograder.checks import Student, load_checks, run_check, run_checks_locally
 from autograder.synthetic import notebook_namespace, solution_code
 from tests.answers import ALTERNATIVES
 from tests.conftest import seed_everything
@@ -178,3 +182,100 @@ def test_toy_gan_threshold_holds_for_50_data_seeds():
     means = [checks["toy_training_mean"](student, seed) for seed in SEEDS]
     # measured: between 3.20 and 3.43 for these seeds, so the threshold of 1.5 is far from the edge
     assert min(means) > 1.5, f"smallest final mean {min(means):.2f} (seed {int(np.argmin(means))})"
+
+
+# ---------------------------------------------------------------------------- dcgan parts 6 and 8: random answers
+#: Alternatives are slower (loops, torch.func) and many: ten seeds each, fifty for the solution.
+FEW_SEEDS = range(10)
+
+
+def _run_with(grade_id: str, namespace: dict, **module_globals):
+    """One dcgan check against ``namespace``, with some of its module's globals (its data seeds) replaced."""
+    fn = load_checks("dcgan")[grade_id]
+    fn.__globals__.update(module_globals)
+    return run_check(grade_id, fn, LocalLink(namespace))
+
+
+@pytest.mark.parametrize("answer", _answers("dcgan", "gradient_penalty"), ids=_name)
+def test_gradient_penalty_check_passes_under_many_seeds(answer):
+    namespace = _namespace("dcgan", answer)
+    failures = []
+    for seed in SEEDS if answer is None else FEW_SEEDS:
+        seed_everything(seed)
+        verdict = _run_with("test_gradient_penalty", namespace, GP_SEED=1000 + seed)
+        if not verdict.passed:
+            failures.append(f"seed {seed}: {verdict.message}")
+    assert failures == []
+
+
+@pytest.mark.parametrize("answer", _answers("dcgan", "bootstrap_ci"), ids=_name)
+def test_bootstrap_check_passes_under_many_seeds(answer):
+    namespace = _namespace("dcgan", answer)
+    failures = []
+    for seed in SEEDS if answer is None else FEW_SEEDS:
+        seed_everything(seed)
+        verdict = _run_with("test_bootstrap_ci", namespace, BOOT_SEED=2000 + seed)
+        if not verdict.passed:
+            failures.append(f"seed {seed}: {verdict.message}")
+    assert failures == []
+
+
+_RANDOM_MISTAKES = ["gp-one-epsilon-for-the-batch", "gp-one-epsilon-per-pixel", "gp-midpoint-instead-of-random",
+                    "boot-basic-interval", "boot-normal-approximation", "boot-quantiles-alpha-not-halved",
+                    "boot-ignores-statistic", "boot-half-size-resamples"]
+
+
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS["dcgan"] if m.name in _RANDOM_MISTAKES], ids=lambda m: m.name)
+def test_random_wrong_answers_fail_under_every_seed(mutant):
+    answers = solution_code("dcgan")
+    answers.update(mutant.answers())
+    namespace = notebook_namespace("dcgan", answers)
+    seed_name = "GP_SEED" if mutant.cell == "gradient_penalty" else "BOOT_SEED"
+    passed = []
+    for seed in range(3):
+        seed_everything(seed)
+        if _run_with(mutant.loses, namespace, **{seed_name: 3000 + seed}).passed:
+            passed.append(seed)
+    assert passed == []
+
+
+def test_penalty_moments_match_a_simulation():
+    """The closed forms of E(c + e d)^2 and Var(c + e d)^2 for e ~ U[0, 1], against 10^6 draws."""
+    checks = _module("dcgan", "test_gradient_penalty")
+    real_norms = torch.tensor([3.0, 0.0, 2.5, 1.0, 0.2], dtype=torch.float64)
+    fake_norms = torch.tensor([0.0, 3.0, 0.3, 1.0, 2.9], dtype=torch.float64)
+    mean, variance = checks["penalty_moments"](real_norms, fake_norms)
+    eps = torch.rand(10 ** 6, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    values = (fake_norms + eps * (real_norms - fake_norms) - 1) ** 2
+    sd_of_mean = (variance / 10 ** 6).sqrt()
+    assert torch.all((values.mean(0) - mean).abs() <= 6 * sd_of_mean + 1e-12)
+    assert torch.allclose(values.var(0), variance, rtol=2e-2, atol=1e-12)
+    assert float(mean[0]) == pytest.approx(1.0) and float(variance[0]) == pytest.approx(1.2)   # c = -1, d = 3
+
+
+def test_variance_band_is_the_chi_square_band():
+    from scipy.stats import chi2
+
+    checks = _module("dcgan", "test_gradient_penalty")
+    dof = checks["GP_REPEATS"] - 1
+    low, high = checks["VARIANCE_BAND"]
+    assert low == pytest.approx(chi2.ppf(1e-9, dof) / dof, rel=1e-12)
+    assert high == pytest.approx(chi2.isf(1e-9, dof) / dof, rel=1e-12)
+
+
+def test_frechet_reference_agrees_with_scipy_sqrtm():
+    """The grader's reference (symmetric eigen-decompositions) against scipy.linalg.sqrtm on well-conditioned
+    covariances, and the closed form for diagonal ones."""
+    from scipy import linalg
+
+    reference = _module("dcgan", "test_frechet_distance")["reference_frechet"]
+    rng = np.random.default_rng(0)
+    for d in (1, 2, 5, 20):
+        s1 = np.cov(rng.standard_normal((4 * d + 10, d)) @ rng.standard_normal((d, d)), rowvar=False).reshape(d, d)
+        s2 = np.cov(rng.standard_normal((4 * d + 10, d)), rowvar=False).reshape(d, d)
+        m1, m2 = rng.standard_normal(d), rng.standard_normal(d)
+        scipy_value = ((m1 - m2) ** 2).sum() + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+        assert reference(m1, s1, m2, s2) == pytest.approx(scipy_value, rel=1e-9, abs=1e-9)
+    a, b = rng.uniform(0, 3, 6), rng.uniform(0, 3, 6)
+    assert reference(np.zeros(6), np.diag(a), np.zeros(6), np.diag(b)) == \
+        pytest.approx(((np.sqrt(a) - np.sqrt(b)) ** 2).sum(), rel=1e-12, abs=1e-12)

@@ -10,11 +10,13 @@ assertion to the sentence of the notebook that states it.
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.checks import check, close, is_tensor
+from autograder.bridge import Remote
+from autograder.checks import as_array, check, close, is_tensor
 
 #: Seed of the data of the 1-D toy training in test_generator_step (a module global, so that the
 #: 50-seed test in tests/test_stats_gan.py can vary it).
@@ -437,3 +439,354 @@ def _reinitialise(module, generator) -> None:
                 bound = 1 / math.sqrt(piece.in_features)
                 piece.weight.copy_((torch.rand(piece.weight.shape, generator=generator) * 2 - 1) * bound)
                 piece.bias.copy_((torch.rand(piece.bias.shape, generator=generator) * 2 - 1) * bound)
+
+
+# ============================================================================ 6. gradient penalty
+#: Seed of the grader's data for test_gradient_penalty (a module global: tests/test_stats_gan.py varies it).
+GP_SEED = 61
+#: Quadratic-critic experiment: one batch of this size for the mean, REPEATS batches of SPREAD_BATCH
+#: for the spread.
+GP_BATCH, GP_REPEATS, GP_SPREAD_BATCH = 4096, 200, 64
+#: The ratio of the sample variance of GP_REPEATS normal values to their variance lies in this band
+#: with probability 1 - 2e-9: the 1e-9 and 1 - 1e-9 quantiles of chi-square(GP_REPEATS - 1) / (GP_REPEATS - 1)
+#: (written out because importing scipy.stats costs seconds; tests/test_stats_gan.py recomputes them).
+VARIANCE_BAND = (0.5104718273599903, 1.7228330321438805)
+
+
+@check("test_gradient_penalty")
+def gradient_penalty(student):
+    draws = torch.Generator().manual_seed(GP_SEED)
+    # -- linear critics: the gradient is w everywhere, the penalty (||w|| - 1)^2 whatever epsilon
+    cases = [((8, 6), torch.float32, 1.3), ((8, 6), torch.float64, 0.5), ((5, 1, 4, 4), torch.float64, 0.7),
+             ((3, 2, 3, 5), torch.float32, 2.0), ((4, 1, 4, 4), torch.float32, 0.4)]
+    for shape, dtype, norm in cases:
+        w = torch.randn(shape[1:], generator=draws, dtype=torch.float64)
+        w = w * norm / w.norm()
+        real = torch.randn(shape, generator=draws, dtype=torch.float64)
+        fake = torch.randn(shape, generator=draws, dtype=torch.float64)
+        flat = len(shape) > 2 and shape[2] == 4          # alternate the critic's output shape: (N,) or (N, 1)
+        seen = student.run(linear_penalty, w.to(dtype), 0.3, real.to(dtype), fake.to(dtype), flat,
+                           helpers=(LinearCritic,))
+        where = f"linear critic with ||w|| = {norm}, inputs {shape} {str(dtype).replace('torch.', '')}"
+        value = seen["value"]
+        zero_dimensional = isinstance(value, torch.Tensor) and value.dim() == 0
+        assert zero_dimensional, f"{where}: return a 0-dimensional tensor (got {_shape(value)})"
+        assert value.dtype == dtype, f"{where}: the penalty must have the inputs' dtype {dtype}, got {value.dtype}"
+        tolerance = dict(atol=1e-9, rtol=1e-9) if dtype == torch.float64 else dict(atol=1e-6, rtol=1e-4)
+        expected = (norm - 1) ** 2
+        assert close(value, expected, **tolerance), (
+            f"{where}: the penalty is {float(value):.6g}, expected (||w|| - 1)^2 = {expected:.6g} (the norm of each "
+            "sample's gradient over all its non-batch dimensions, minus 1, squared, averaged over the batch)")
+        assert not seen["grad_touched"], \
+            f"{where}: calling gradient_penalty changed the critic's parameters or filled their .grad " \
+            "(compute the gradient with torch.autograd.grad)"
+        assert seen["differentiable"], \
+            f"{where}: the penalty is not differentiable with respect to the critic's parameters (create_graph=True)"
+        expected_grad = 2 * (norm - 1) * w / norm
+        assert close(seen["grad_w"], expected_grad, **tolerance), \
+            f"{where}: the gradient of the penalty with respect to w differs from 2 (||w|| - 1) w / ||w||"
+        assert close(seen["grad_b"], 0.0, atol=1e-6), \
+            f"{where}: the gradient of the penalty with respect to the critic's bias must be 0"
+    # -- quadratic critic D(x) = ||x||^2 / 2 on collinear real and fake samples: mean and spread over epsilon
+    real_norms, fake_norms, direction = _collinear_case(draws, GP_BATCH, (1, 4, 4))
+    seeds = torch.randint(0, 2 ** 31 - 1, (GP_REPEATS + 2,), generator=draws).tolist()
+    # for the spread: samples whose penalties all grow with epsilon (a in [2, 3], b in [0, 0.5]), so that
+    # one epsilon shared by the batch would add up instead of averaging out
+    spread_real = 2 + torch.rand(GP_SPREAD_BATCH, generator=draws, dtype=torch.float64)
+    spread_fake = 0.5 * torch.rand(GP_SPREAD_BATCH, generator=draws, dtype=torch.float64)
+    seen = student.run(quadratic_penalties, real_norms, fake_norms, direction, spread_real, spread_fake, seeds,
+                       helpers=(QuadraticCritic,))
+    mean, variance = penalty_moments(real_norms, fake_norms)
+    value = float(seen["big"])
+    sd = math.sqrt(float(variance.sum())) / GP_BATCH
+    assert abs(value - float(mean.mean())) <= SIGMAS * sd, (
+        f"critic ||x||^2 / 2, {GP_BATCH} samples of shape (1, 4, 4) with real and fake on one line through 0: "
+        f"penalty {value:.4f}, expected {float(mean.mean()):.4f} ± {SIGMAS * sd:.4f} ({SIGMAS:g} standard deviations) "
+        "for one epsilon per sample, uniform on [0, 1], shared by all its pixels")
+    assert seen["same_seed_same_value"], \
+        "two calls with torch.Generator().manual_seed(s) gave different penalties: draw epsilon from `generator`"
+    values = torch.tensor(seen["repeats"], dtype=torch.float64)
+    spread_mean, spread_var = penalty_moments(spread_real, spread_fake)
+    expected_var = float(spread_var.sum()) / GP_SPREAD_BATCH ** 2
+    low, high = VARIANCE_BAND
+    ratio = float(values.var()) / expected_var
+    assert low <= ratio <= high, (
+        f"critic ||x||^2 / 2, {GP_REPEATS} calls on one batch of {GP_SPREAD_BATCH} (each with its own generator): the variance of "
+        f"the penalty is {ratio:.2f} times that of independent per-sample epsilons (a correct answer gives a ratio "
+        f"within [{low:.2f}, {high:.2f}]): draw one epsilon per sample, independently")
+    repeat_sd = math.sqrt(expected_var / GP_REPEATS)
+    assert abs(float(values.mean()) - float(spread_mean.mean())) <= SIGMAS * repeat_sd, (
+        f"{GP_REPEATS} calls on a batch of {GP_SPREAD_BATCH}: mean penalty {float(values.mean()):.4f}, expected "
+        f"{float(spread_mean.mean()):.4f} ± {SIGMAS * repeat_sd:.4f}")
+
+
+def _collinear_case(draws, batch: int, shape: tuple):
+    """Norms a_i of real samples, b_i of fake ones (both along one unit direction u of ``shape``)."""
+    real_norms = torch.rand(batch, generator=draws, dtype=torch.float64) * 3
+    fake_norms = torch.rand(batch, generator=draws, dtype=torch.float64) * 3
+    direction = torch.rand(shape, generator=draws, dtype=torch.float64) + 0.5
+    return real_norms, fake_norms, direction / direction.norm()
+
+
+def penalty_moments(real_norms, fake_norms):
+    """Mean and variance over epsilon ~ U[0, 1] of each sample's (||x_hat|| - 1)^2 when real = a u,
+    fake = b u (||u|| = 1) and the critic is ||x||^2 / 2 (gradient x_hat, norm b + epsilon (a - b)):
+    with c = b - 1 and d = a - b, E (c + e d)^2 = c^2 + c d + d^2 / 3 and
+    E (c + e d)^4 = c^4 + 2 c^3 d + 2 c^2 d^2 + c d^3 + d^4 / 5. (Swapping the roles of real and fake
+    draws 1 - epsilon, which has the same distribution.)"""
+    c, d = fake_norms - 1, real_norms - fake_norms
+    second = c ** 2 + c * d + d ** 2 / 3
+    fourth = c ** 4 + 2 * c ** 3 * d + 2 * c ** 2 * d ** 2 + c * d ** 3 + d ** 4 / 5
+    return second, fourth - second ** 2
+
+
+class LinearCritic(nn.Module):
+    """D(x) = <w, x> + b over all non-batch dimensions; scores of shape (N,) or (N, 1)."""
+
+    def __init__(self, w, b, flat):
+        super().__init__()
+        self.w = nn.Parameter(w.clone())
+        self.b = nn.Parameter(torch.tensor(float(b), dtype=w.dtype))
+        self.flat = flat
+
+    def forward(self, x):
+        scores = (x * self.w).flatten(1).sum(1) + self.b
+        return scores if self.flat else scores[:, None]
+
+
+class QuadraticCritic(nn.Module):
+    """D(x) = ||x||^2 / 2 per sample (gradient x); a parameter fixed at 1 so that it is a real module."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones((), dtype=torch.float64))
+
+    def forward(self, x):
+        return 0.5 * self.scale * x.flatten(1).pow(2).sum(1)
+
+
+def linear_penalty(notebook, w, b, real, fake, flat):
+    """The penalty of a linear critic, whether calling it touched the critic, and its gradients."""
+    critic = LinearCritic(w, b, flat)
+    before = [p.detach().clone() for p in critic.parameters()]
+    value = notebook.gradient_penalty(critic, real, fake)
+    touched = any(p.grad is not None for p in critic.parameters()) or \
+        any(not torch.equal(p.detach(), q) for p, q in zip(critic.parameters(), before))
+    out = {"value": value.detach() if isinstance(value, torch.Tensor) else value, "grad_touched": touched,
+           "differentiable": isinstance(value, torch.Tensor) and value.requires_grad, "grad_w": None, "grad_b": None}
+    if out["differentiable"] and value.numel() == 1:
+        for p in critic.parameters():
+            p.grad = None
+        grads = torch.autograd.grad(value.sum(), [critic.w, critic.b], allow_unused=True)
+        out["grad_w"], out["grad_b"] = [g.detach() if g is not None else torch.zeros(()) for g in grads]
+        out["differentiable"] = grads[0] is not None
+    return out
+
+
+def quadratic_penalties(notebook, real_norms, fake_norms, direction, spread_real, spread_fake, seeds):
+    """Penalties of the critic ||x||^2 / 2: one call on the big batch (no generator), then two calls
+    with generators seeded alike and one call per further seed on the spread batch."""
+    def value(penalty):
+        return float(penalty.detach()) if isinstance(penalty, torch.Tensor) else float(penalty)
+
+    critic = QuadraticCritic()
+    real = real_norms.view(-1, 1, 1, 1) * direction
+    fake = fake_norms.view(-1, 1, 1, 1) * direction
+    big = value(notebook.gradient_penalty(critic, real, fake))
+    real = spread_real.view(-1, 1, 1, 1) * direction
+    fake = spread_fake.view(-1, 1, 1, 1) * direction
+    twice = [value(notebook.gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(seeds[0])))
+             for _repeat in (0, 1)]
+    repeats = [value(notebook.gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(seed)))
+               for seed in seeds[2:]]
+    return {"big": big, "same_seed_same_value": twice[0] == twice[1], "repeats": repeats}
+
+
+# ============================================================================ 7. Frechet distance
+#: Seed of the grader's covariances for test_frechet_distance.
+FD_SEED = 71
+#: Allowed error, relative to 1 + Tr S1 + Tr S2 + ||mu1 - mu2||^2 (the notebook states it).
+FD_TOLERANCE = 1e-3
+
+
+@check("test_frechet_distance")
+def frechet_distance(student):
+    rng = np.random.default_rng(FD_SEED)
+    seen = student.run(frechet_type, np.zeros(2), np.eye(2), np.ones(2), 2 * np.eye(2))
+    assert seen["is_float"], f"return the distance as a Python float (got {seen['type']})"
+    mu = np.array([1.0, 2.0])
+    _fd_case(student, "a Gaussian and itself", mu, np.eye(2), mu, np.eye(2), 0.0)
+    a, b = np.array([4.0, 1.0, 0.25]), np.array([1.0, 9.0, 0.25])
+    m1, m2 = np.array([0.0, 1.0, -1.0]), np.array([3.0, 1.0, 1.0])
+    _fd_case(student, "diagonal covariances diag(4, 1, 0.25) and diag(1, 9, 0.25)", m1, np.diag(a), m2, np.diag(b),
+             float(((m1 - m2) ** 2).sum() + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()))
+    _fd_case(student, "d = 1", np.array([0.5]), np.array([[4.0]]), np.array([-0.5]), np.array([[0.25]]), 1 + 1.5 ** 2)
+    rotation = np.array([[0.6, -0.8], [0.8, 0.6]])
+    s1 = np.diag([4.0, 0.25])
+    s2 = rotation @ s1 @ rotation.T
+    _fd_case(student, "2 x 2 covariances that do not commute", mu, s1, mu + 1, s2, None)
+    cases = [("full-rank 8 x 8 covariances", 8, 200, 300), ("full-rank 64 x 64 covariances", 64, 500, 400),
+             ("a singular 16 x 16 covariance (6 samples) and a full-rank one", 16, 6, 100),
+             ("two singular 32 x 32 covariances (10 and 5 samples)", 32, 10, 5),
+             ("two singular 3 x 3 covariances of rank 1 (2 samples each)", 3, 2, 2)]
+    for where, d, n1, n2 in cases:
+        mix = rng.standard_normal((d, d)) / np.sqrt(d)
+        s1 = np.cov(rng.standard_normal((n1, d)) @ mix, rowvar=False).reshape(d, d)
+        s2 = np.cov(rng.standard_normal((n2, d)) @ rng.standard_normal((d, d)) / np.sqrt(d), rowvar=False).reshape(d, d)
+        m1, m2 = rng.standard_normal(d) * 0.3, rng.standard_normal(d) * 0.3
+        _fd_case(student, where, m1, s1, m2, s2, None)
+        if d == 16:
+            forward = _fd_value(student, m1, s1, m2, s2)
+            backward = _fd_value(student, m2, s2, m1, s1)
+            assert abs(forward - backward) <= FD_TOLERANCE * _fd_scale(m1, s1, m2, s2), \
+                f"{where}: d2(1, 2) = {forward:.6g} but d2(2, 1) = {backward:.6g}: the distance is symmetric"
+            _fd_case(student, where + ", against itself", m1, s1, m1, s1, 0.0)
+
+
+def _fd_value(student, m1, s1, m2, s2) -> float:
+    got = student.frechet_distance(m1, s1, m2, s2)
+    assert isinstance(got, (int, float, np.ndarray, torch.Tensor)) and np.size(as_array(got)) == 1, \
+        f"return the distance as one real number, a Python float (got {_kernel_type(got)})"
+    value = float(as_array(got).astype(np.float64).reshape(()))
+    return value
+
+
+def _kernel_type(value) -> str:
+    """The type name of a value as the notebook had it (objects that are not data stay there)."""
+    return (getattr(value, "type_name", "") or "an object") if isinstance(value, Remote) else type(value).__name__
+
+
+def _fd_scale(m1, s1, m2, s2) -> float:
+    return float(1 + np.trace(s1) + np.trace(s2) + ((m1 - m2) ** 2).sum())
+
+
+def _fd_case(student, where, m1, s1, m2, s2, expected):
+    expected = reference_frechet(m1, s1, m2, s2) if expected is None else expected
+    value = _fd_value(student, m1, s1, m2, s2)
+    allowed = FD_TOLERANCE * _fd_scale(m1, s1, m2, s2)
+    assert np.isfinite(value), f"{where}: the distance is {value} (it must be a finite real number)"
+    assert abs(value - expected) <= allowed, \
+        f"{where}: got {value:.6g}, expected {expected:.6g} (± {allowed:.2g})"
+
+
+def frechet_type(notebook, m1, s1, m2, s2):
+    out = notebook.frechet_distance(m1, s1, m2, s2)
+    return {"is_float": isinstance(out, float), "type": type(out).__name__}
+
+
+def reference_frechet(m1, s1, m2, s2) -> float:
+    """||m1 - m2||^2 + Tr S1 + Tr S2 - 2 Tr (S1 S2)^(1/2), in float64. Tr (S1 S2)^(1/2) is the sum of the
+    singular values of S1^(1/2) S2^(1/2) (both roots from symmetric eigen-decompositions, eigenvalues
+    that rounding made negative counted as 0): singular values are never negative or complex."""
+    def psd_root(s):
+        values, vectors = np.linalg.eigh(s)
+        return vectors @ np.diag(np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+
+    trace_root = np.linalg.svd(psd_root(s1) @ psd_root(s2), compute_uv=False).sum()
+    return float(((m1 - m2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * trace_root)
+
+
+# ============================================================================ 8. bootstrap interval
+#: Seed of the grader's data sets (and of its reference resamples) for test_bootstrap_ci.
+BOOT_SEED = 81
+#: Reference resamples per data set: the grader's estimate of the exact bootstrap distribution F*.
+BOOT_REFERENCE = 20_000
+
+
+def _boot_cases(rng):
+    """(statistic name, values, n_boot, alpha, rng seed or None) for every data set of the check."""
+    cases = []
+    for k in range(24):                                   # means of normal samples
+        cases.append(("mean", rng.normal(5.0, 2.0, size=30), 2000 if k < 4 else 1000, 0.05,
+                      int(rng.integers(2 ** 31)) if k % 2 else None))
+    for k in range(10):                                   # standard deviations of skewed (log-normal) samples
+        cases.append(("spread", rng.lognormal(0.0, 0.8, size=25), 1000, 0.1, int(rng.integers(2 ** 31)) if k % 2 else None))
+    for k in range(6):                                    # medians of two-cluster samples (mean far from median)
+        values = np.concatenate([rng.normal(0.0, 1.0, size=28), rng.normal(50.0, 1.0, size=13)])
+        cases.append(("median", rng.permutation(values), 1000, 0.05, int(rng.integers(2 ** 31)) if k % 2 else None))
+    return cases
+
+
+@check("test_bootstrap_ci")
+def bootstrap_ci(student):
+    rng = np.random.default_rng(BOOT_SEED)
+    cases = _boot_cases(rng)
+    seen = student.run(run_bootstraps, [[name, values, n_boot, alpha, seed] for name, values, n_boot, alpha, seed in cases],
+                       rng.normal(0.0, 1.0, size=20))
+    for i, out in enumerate(seen["intervals"]):
+        assert out["pair"], f"return a tuple (low, high) of two Python floats (got {out['type']})"
+    assert seen["same_seed_same_interval"], \
+        "two calls with np.random.default_rng(123) returned different intervals: draw every resample from `rng`"
+    levels = {"mean": [], "spread": [], "median": []}
+    for (name, values, n_boot, alpha, seed), out in zip(cases, seen["intervals"]):
+        low, high = out["low"], out["high"]
+        where = (f"statistic {_STATISTIC_WORDS[name]}, n = {len(values)}, n_boot = {n_boot}, alpha = {alpha}, "
+                 f"rng {'given' if seed is not None else 'None'}")
+        assert low <= high, f"{where}: low = {low:.4g} > high = {high:.4g}"
+        reference = np.sort(reference_bootstrap(name, values, BOOT_REFERENCE, rng))
+        for end, value, p in (("low", low, alpha / 2), ("high", high, 1 - alpha / 2)):
+            below = np.searchsorted(reference, value, side="left") / len(reference)
+            at_or_below = np.searchsorted(reference, value, side="right") / len(reference)
+            band = SIGMAS * math.sqrt(p * (1 - p) * (1 / n_boot + 1 / BOOT_REFERENCE)) + 2 / n_boot
+            assert at_or_below >= p - band and below <= p + band, (
+                f"{where}: {end} = {value:.4g} lies at level {0.5 * (below + at_or_below):.4f} of the bootstrap "
+                f"distribution of the statistic; the {p:g} quantile of {n_boot} resamples (each of size n, drawn with "
+                f"replacement) lies within {p:g} ± {band:.4f}")
+            levels[name].append((p, 0.5 * (below + at_or_below), n_boot))
+    # the mean's data sets together: the average level is within a much narrower band
+    for p in sorted({p for p, _, _ in levels["mean"]}):
+        rows = [(level, n_boot) for q, level, n_boot in levels["mean"] if q == p]
+        got = float(np.mean([level for level, _ in rows]))
+        sd = math.sqrt(sum(p * (1 - p) * (1 / n_boot + 1 / BOOT_REFERENCE) for _, n_boot in rows)) / len(rows)
+        band = SIGMAS * sd + 2 / min(n_boot for _, n_boot in rows)
+        assert abs(got - p) <= band, (
+            f"the mean of normal samples, {len(rows)} data sets: your endpoints lie on average at level {got:.4f} "
+            f"of the bootstrap distribution, expected {p:g} ± {band:.4f}")
+
+
+_STATISTIC_WORDS = {"mean": "np.mean (the default)", "spread": "a Python function (standard deviation)",
+                    "median": "np.median"}
+
+
+def reference_bootstrap(name: str, values, count: int, rng) -> "np.ndarray":
+    """``count`` bootstrap values of the statistic ``name`` on ``values`` (resamples of size n,
+    with replacement), vectorised."""
+    n = len(values)
+    samples = values[rng.integers(0, n, size=(count, n))]
+    if name == "mean":
+        return samples.mean(axis=1)
+    if name == "median":
+        return np.median(samples, axis=1)
+    return samples.std(axis=1)
+
+
+def run_bootstraps(notebook, cases, extra):
+    """notebook.bootstrap_ci on each data set (rng from the given seed, or None), and the same
+    seed twice on ``extra``."""
+    import numpy as np
+
+    def spread(sample):
+        total = 0.0
+        mean = sum(sample) / len(sample)
+        for value in sample:
+            total += (value - mean) ** 2
+        return (total / len(sample)) ** 0.5
+
+    intervals = []
+    for name, values, n_boot, alpha, seed in cases:
+        options = {"n_boot": n_boot, "alpha": alpha}
+        if name != "mean":
+            options["statistic"] = np.median if name == "median" else spread
+        if seed is not None:
+            options["rng"] = np.random.default_rng(seed)
+        out = notebook.bootstrap_ci(values, **options)
+        pair = isinstance(out, tuple) and len(out) == 2 and all(isinstance(v, float) for v in out)
+        intervals.append({"pair": pair, "type": type(out).__name__ if not isinstance(out, tuple) else
+                          "tuple of " + ", ".join(type(v).__name__ for v in out),
+                          "low": float(out[0]) if pair else float("nan"), "high": float(out[1]) if pair else float("nan")})
+    again = [notebook.bootstrap_ci(extra, n_boot=200, rng=np.random.default_rng(123)) for _ in range(2)]
+    try:
+        same = [float(v) for v in again[0]] == [float(v) for v in again[1]]
+    except (TypeError, ValueError):
+        same = False
+    return {"intervals": intervals, "same_seed_same_interval": same}
