@@ -76,3 +76,13 @@ def test_bibliography_page_builds_without_warnings(book_html):
         warnings = [line for line in log.read_text().splitlines()
                     if "WARNING" in line and re.search(r"bib|cit", line, re.IGNORECASE)]
         assert warnings == []
+
+
+def test_bibliography_file_parses_with_unique_keys():
+    import pybtex.database
+
+    text = (REPO / "book" / "references.bib").read_text()
+    keys = re.findall(r"@\w+\{([^,\s]+),", text)
+    assert len(keys) == len(set(keys)), "duplicate keys"
+    parsed = pybtex.database.parse_string(text, "bibtex")
+    assert set(parsed.entries) == set(keys)
