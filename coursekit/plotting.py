@@ -1,4 +1,5 @@
-"""Plotting helpers: image grids (torchvision's ``make_grid``) and rows of labelled images."""
+"""Plotting helpers: image grids (torchvision's ``make_grid``), rows of labelled images, and
+boxes-and-arrows diagrams of models (``draw_diagram``)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,77 @@ def show_rows(rows: Sequence[torch.Tensor], labels: Sequence[str], title: str | 
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- diagrams
+
+#: Fill colours of the diagram boxes, by role (any matplotlib colour may be passed instead).
+DIAGRAM_COLORS = {"data": "#e8e8e8", "net": "#cfe2f3", "code": "#fce5cd", "noise": "#d9ead3",
+                  "loss": "#f4cccc", "op": "#ffffff"}
+
+
+def draw_diagram(boxes: dict[str, tuple], arrows: Sequence[tuple], title: str | None = None, ax=None,
+                 figsize: tuple[float, float] = (10, 3), box_size: tuple[float, float] = (1.5, 0.75)):
+    """Draw a boxes-and-arrows diagram of a model (an architecture figure drawn from code).
+
+    Args:
+        boxes: name -> ``(x, y, text)`` or ``(x, y, text, role)`` or ``(x, y, text, role, (w, h))``; the
+            centre is at (x, y) in data units, ``role`` a key of ``DIAGRAM_COLORS`` or a colour, and
+            role ``"op"`` draws a circle (an operation such as ``+`` or ``x``).
+        arrows: ``(source, target)``, ``(source, target, label)`` or ``(source, target, label, style)``
+            with ``style`` a dict of ``dashed`` (bool), ``rad`` (curvature), ``color`` and ``offset`` (of the
+            label from the midpoint of the two centres). Arrows start and end on the boxes' edges.
+        title: optional title.
+        ax: axes to draw in (a new figure when None).
+        figsize: size of the new figure.
+        box_size: default (width, height) of a box.
+
+    Returns:
+        The axes, with equal aspect and no frame.
+    """
+    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    patches, xs, ys = {}, [], []
+    for name, spec in boxes.items():
+        x, y, text = spec[:3]
+        role = spec[3] if len(spec) > 3 else "net"
+        w, h = spec[4] if len(spec) > 4 else box_size
+        color = DIAGRAM_COLORS.get(role, role)
+        if role == "op":
+            patch = Circle((x, y), radius=min(w, h) / 2, facecolor=color, edgecolor="black", lw=1)
+            w = h = min(w, h)
+        else:
+            patch = FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                   facecolor=color, edgecolor="black", lw=1)
+        ax.add_patch(patch)
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+        patches[name] = patch
+        xs += [x - w / 2, x + w / 2]
+        ys += [y - h / 2, y + h / 2]
+    for arrow in arrows:
+        source, target = arrow[:2]
+        label = arrow[2] if len(arrow) > 2 else None
+        style = arrow[3] if len(arrow) > 3 else {}
+        a, b = boxes[source], boxes[target]
+        patch = FancyArrowPatch((a[0], a[1]), (b[0], b[1]), patchA=patches[source], patchB=patches[target],
+                                arrowstyle="-|>", mutation_scale=12, lw=1.2, color=style.get("color", "black"),
+                                linestyle="--" if style.get("dashed") else "-",
+                                connectionstyle=f"arc3,rad={style.get('rad', 0.0)}")
+        ax.add_patch(patch)
+        if label:
+            # the middle of the (quadratic Bezier) arc3 curve, then the requested offset
+            rad, (dx, dy) = style.get("rad", 0.0), style.get("offset", (0.0, 0.0))
+            mx = (a[0] + b[0]) / 2 + rad * (b[1] - a[1]) / 2 + dx
+            my = (a[1] + b[1]) / 2 - rad * (b[0] - a[0]) / 2 + dy
+            ax.text(mx, my, label, ha="center", va="center", fontsize=8,
+                    color=style.get("color", "dimgray"),
+                    bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none"))
+    ax.set_xlim(min(xs) - 0.3, max(xs) + 0.3)
+    ax.set_ylim(min(ys) - 0.3, max(ys) + 0.3)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
