@@ -718,6 +718,7 @@ def bootstrap_ci(student):
     assert seen["same_seed_same_interval"], \
         "two calls with np.random.default_rng(123) returned different intervals: draw every resample from `rng`"
     levels = {"mean": [], "spread": [], "median": []}
+    outside = []            # endpoints beyond 6 standard deviations (80 endpoints are judged)
     for (name, values, n_boot, alpha, seed), out in zip(cases, seen["intervals"]):
         low, high = out["low"], out["high"]
         where = (f"statistic {_STATISTIC_WORDS[name]}, n = {len(values)}, n_boot = {n_boot}, alpha = {alpha}, "
@@ -727,11 +728,16 @@ def bootstrap_ci(student):
         for end, value, p in (("low", low, alpha / 2), ("high", high, 1 - alpha / 2)):
             below = np.searchsorted(reference, value, side="left") / len(reference)
             at_or_below = np.searchsorted(reference, value, side="right") / len(reference)
-            band = SIGMAS * math.sqrt(p * (1 - p) * (1 / n_boot + 1 / BOOT_REFERENCE)) + 2 / n_boot
-            assert at_or_below >= p - band and below <= p + band, (
-                f"{where}: {end} = {value:.4g} lies at level {0.5 * (below + at_or_below):.4f} of the bootstrap "
-                f"distribution of the statistic; the {p:g} quantile of {n_boot} resamples (each of size n, drawn with "
-                f"replacement) lies within {p:g} ± {band:.4f}")
+            sd = math.sqrt(p * (1 - p) * (1 / n_boot + 1 / BOOT_REFERENCE))
+            message = (f"{where}: {end} = {value:.4g} lies at level {0.5 * (below + at_or_below):.4f} of the bootstrap "
+                       f"distribution of the statistic; the {p:g} quantile of {n_boot} resamples (each of size n, drawn "
+                       f"with replacement) lies within {p:g} ± {SIGMAS * sd + 2 / n_boot:.4f}")
+            # one endpoint of 80 may stray (rarely, a correct answer does), never beyond 10 standard deviations
+            wide = 10 * sd + 2 / n_boot
+            assert at_or_below >= p - wide and below <= p + wide, message
+            if not (at_or_below >= p - SIGMAS * sd - 2 / n_boot and below <= p + SIGMAS * sd + 2 / n_boot):
+                outside.append(message)
+            assert len(outside) <= 1, outside[-1] + f" (and so does an earlier endpoint: {outside[0]})"
             levels[name].append((p, 0.5 * (below + at_or_below), n_boot))
     # the mean's data sets together: the average level is within a much narrower band
     for p in sorted({p for p, _, _ in levels["mean"]}):
