@@ -86,3 +86,12 @@ def test_bibliography_file_parses_with_unique_keys():
     assert len(keys) == len(set(keys)), "duplicate keys"
     parsed = pybtex.database.parse_string(text, "bibtex")
     assert set(parsed.entries) == set(keys)
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_stored_outputs_come_from_a_run(name):
+    """nbval fails a cell that has outputs but no execution count (outputs pasted in by hand)."""
+    nb = nbformat.read(REPO / "book" / f"{name}.ipynb", as_version=4)
+    pasted = [i for i, c in enumerate(nb.cells)
+              if c.cell_type == "code" and c.get("outputs") and c.get("execution_count") is None]
+    assert pasted == [], f"{name}: cells {pasted} have outputs without an execution count"
