@@ -1079,7 +1079,8 @@ _BOOT_DEFAULTS = {"RNG": "rng = np.random.default_rng() if rng is None else rng"
                   "RESAMPLE": "values[rng.integers(0, n, size=n)]",
                   "QUANTILES": "np.quantile(replicates, [alpha / 2, 1 - alpha / 2])"}
 
-MUTANTS["dcgan"] += [
+#: The wrong answers of parts 6-8, one by one (tests/test_stats_gan.py runs the random ones over seeds).
+DCGAN_EVALUATION_MUTANTS = [
     # gradient_penalty
     Mutant("gp-without-minus-one", "gradient_penalty", "test_gradient_penalty",
            _fill(_GP, _GP_DEFAULTS, PENALTY="(norms ** 2).mean()")),
@@ -1171,6 +1172,21 @@ def bootstrap_ci(values, statistic=np.mean, n_boot=2000, alpha=0.05, rng=None):
            _fill(_BOOT, _BOOT_DEFAULTS, QUANTILES="np.quantile(replicates, [alpha / 2, 1 - alpha / 2]), None\n"
                                                  "    return np.quantile(replicates, [alpha / 2, 1 - alpha / 2])")),
 ]
+
+
+def _evaluation_groups() -> list[Together]:
+    """Parts 6-8 are independent functions: grade one penalty, one Frechet and one bootstrap mistake per
+    submission (13 submissions instead of 31); each must still cost exactly its own test."""
+    by_cell: dict[str, list[Mutant]] = {}
+    for mutant in DCGAN_EVALUATION_MUTANTS:
+        by_cell.setdefault(mutant.cell, []).append(mutant)
+    columns = list(by_cell.values())
+    return [Together(".".join(column[i].name for column in columns if i < len(column)),
+                     tuple(column[i] for column in columns if i < len(column)))
+            for i in range(max(map(len, columns)))]
+
+
+MUTANTS["dcgan"] += _evaluation_groups()
 
 
 # --------------------------------------------------------------------------- cyclegan

@@ -32,7 +32,7 @@ from autograder.checks import Student, load_checks, run_check, run_checks_locall
 from autograder.synthetic import notebook_namespace, solution_code
 from tests.answers import ALTERNATIVES
 from tests.conftest import seed_everything
-from tests.mutants import MUTANTS
+from tests.mutants import DCGAN_EVALUATION_MUTANTS, MUTANTS
 
 SEEDS = range(50)
 
@@ -225,7 +225,8 @@ _RANDOM_MISTAKES = ["gp-one-epsilon-for-the-batch", "gp-one-epsilon-per-pixel", 
                     "boot-ignores-statistic", "boot-half-size-resamples"]
 
 
-@pytest.mark.parametrize("mutant", [m for m in MUTANTS["dcgan"] if m.name in _RANDOM_MISTAKES], ids=lambda m: m.name)
+@pytest.mark.parametrize("mutant", [m for m in DCGAN_EVALUATION_MUTANTS if m.name in _RANDOM_MISTAKES],
+                         ids=lambda m: m.name)
 def test_random_wrong_answers_fail_under_every_seed(mutant):
     answers = solution_code("dcgan")
     answers.update(mutant.answers())
