@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -401,6 +402,7 @@ def evaluate(config: Config, data: dict, folds: list[np.ndarray], seeds: int = 1
     inputs = with_position(config.context, data["x"], data["pos"])     # what the trained models see
     ttas = {v.tta for v in variants}
     val = np.full((len(variants), cut), np.nan)
+    val_bd = np.full((len(variants), cut), np.nan)          # boundary distance (pixels)
     fit = []                                               # Dice on the fold's own training images
     val_probs = {tta: torch.full((cut, 64, 64), float("nan")) for tta in ttas}
     for k, fold in enumerate(folds):
@@ -409,9 +411,12 @@ def evaluate(config: Config, data: dict, folds: list[np.ndarray], seeds: int = 1
         for tta in ttas:
             val_probs[tta][fold] = probabilities(models, inputs[fold], tta)
         for j, v in enumerate(variants):
-            val[j, fold] = per_image_dice(to_masks(v, val_probs[v.tta][fold]), y[fold])
+            masks = to_masks(v, val_probs[v.tta][fold])
+            val[j, fold] = per_image_dice(masks, y[fold])
+            val_bd[j, fold] = boundary_distance(masks, y[fold, 0].numpy())
         fit.append(per_image_dice(predict(config, models, inputs[keep]), y[keep]).mean())
     tests = np.zeros((len(variants), seeds, len(data["x"]) - cut))
+    test_bd = np.full_like(tests, np.nan)
     cpus, walls = [], []
     for s in range(seeds):
         models, cpu, wall = train(config, x, y, seed=s, quick=quick, pos=pos)
@@ -419,10 +424,14 @@ def evaluate(config: Config, data: dict, folds: list[np.ndarray], seeds: int = 1
         walls.append(wall)
         probs = {tta: probabilities(models, inputs[cut:], tta) for tta in ttas}
         for j, v in enumerate(variants):
-            tests[j, s] = per_image_dice(to_masks(v, probs[v.tta]), data["y"][cut:])
+            masks = to_masks(v, probs[v.tta])
+            tests[j, s] = per_image_dice(masks, data["y"][cut:])
+            test_bd[j, s] = boundary_distance(masks, data["y"][cut:, 0].numpy())
     return [{"config": v.name, "val_dice": float(np.nanmean(val[j])) if folds else None,
              "fit_dice": float(np.mean(fit)) if folds else None,
              "test_dice": float(tests[j].mean()) if seeds else None, "test_dice_seeds": [round(t, 4) for t in tests[j].mean(1)],
+             "val_boundary_px": float(np.nanmean(val_bd[j])) if folds else None,
+             "test_boundary_px": float(np.nanmean(test_bd[j])) if seeds else None,
              "cpu_s": float(np.mean(cpus)) if seeds else None, "wall_s": float(np.mean(walls)) if seeds else None,
              "_val_per_image": val[j], "_test_per_image": tests[j].mean(0),
              "_val_probs": val_probs[v.tta].numpy()} for j, v in enumerate(variants)]
@@ -433,8 +442,10 @@ def evaluate(config: Config, data: dict, folds: list[np.ndarray], seeds: int = 1
 CHAPTER = Config("chapter U-Net (28 epochs)")
 
 CONFIGS = {
+    # the original exercise's training: Adam at a constant 1e-3 (a one-cycle schedule over a time
+    # budget would never leave its warm-up), plain cross-entropy, no augmentation, 30 seconds
     "start": Config("starting network (BCE, 30 s)", model="start", loss="bce", strength=0, lr=1e-3,
-                    time_budget=30.0, steps=10 ** 9),
+                    schedule="constant", weight_decay=0.0, time_budget=30.0, steps=10 ** 9),
     "chapter": CHAPTER,
     "monai": Config("MONAI UNet (DiceCE, 28 epochs)", model="monai", loss="dicece"),
 }
@@ -517,6 +528,50 @@ def error_figure(path: str, panels: list[tuple[str, np.ndarray, np.ndarray, np.n
     plt.close(fig)
 
 
+def boundary_distance(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Average symmetric boundary distance (pixels) per image of binary masks (N, H, W): the mean,
+    over the boundary pixels of both masks, of the distance to the other mask's boundary. NaN where
+    a mask is empty."""
+    def surface(mask: np.ndarray) -> np.ndarray:
+        return mask & ~ndimage.binary_erosion(mask)
+
+    out = np.full(len(pred), np.nan)
+    for i, (a, b) in enumerate(zip(pred.astype(bool), truth.astype(bool))):
+        if a.any() and b.any():
+            sa, sb = surface(a), surface(b)
+            to_b = ndimage.distance_transform_edt(~sb)[sa]
+            to_a = ndimage.distance_transform_edt(~sa)[sb]
+            out[i] = (to_b.sum() + to_a.sum()) / (len(to_b) + len(to_a))
+    return out
+
+
+def moved_masks(masks: np.ndarray, shift: float, seed: int = 0) -> np.ndarray:
+    """Each binary mask (N, H, W) moved by ``shift`` pixels in a random direction (bilinear
+    resampling, threshold 0.5): a second outline of the same anatomy that disagrees with the first by
+    a sub-pixel amount, as a re-drawn or re-rasterised contour would."""
+    gen = torch.Generator().manual_seed(seed)
+    m = torch.from_numpy(masks.astype(np.float32))[:, None]
+    angle = torch.rand(len(m), generator=gen) * 2 * math.pi
+    theta = torch.zeros(len(m), 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, :, 2] = torch.stack([angle.cos(), angle.sin()], 1) * shift * 2 / masks.shape[-1]
+    grid = F.affine_grid(theta, list(m.shape), align_corners=False)
+    return (F.grid_sample(m, grid, mode="bilinear", align_corners=False) > 0.5)[:, 0].numpy()
+
+
+def precision_curve(truth: np.ndarray, shifts=(0.25, 0.5, 0.6, 0.75, 1.0)) -> list[dict]:
+    """Dice and boundary distance of the true masks against themselves moved by each sub-pixel
+    ``shift``: what a given boundary precision costs in Dice on these thin rings."""
+    t = torch.from_numpy(truth[:, None].astype(np.float32))
+    rows = []
+    for shift in shifts:
+        moved = moved_masks(truth, shift)
+        rows.append({"shift_px": shift,
+                     "dice": round(float(per_image_dice(moved, t).mean()), 4),
+                     "boundary_px": round(float(np.nanmean(boundary_distance(moved, truth))), 4)})
+    return rows
+
+
 def warm_up() -> None:
     """A few steps of each kind of network, so that one-off start-up costs (thread pools,
     convolution algorithm choice) are not charged to the first configuration timed."""
@@ -539,6 +594,108 @@ INFERENCE_VARIANTS = {
 }
 
 
+# --------------------------------------------------------------------------- ablation, ceiling, comparison
+
+#: The ablation, in order: each step changes the recipe kept so far and is kept only if it raises
+#: the cross-validated Dice (the held-out patients are scored, never used to choose). Training
+#: changes cost trainings; inference changes are scored on the same trained models.
+ABLATION_STEPS: list[tuple[str, dict]] = [
+    ("no augmentation", dict(strength=0.0)),
+    ("twice the steps (56 epochs)", dict(steps=1288)),
+    ("peak learning rate 5e-3", dict(lr=5e-3)),
+    ("mirror-image test-time averaging", dict(tta=True)),
+    ("largest component, small holes filled", dict(largest=True, fill_below=8)),
+    ("threshold 0.4", dict(threshold=0.4)),
+]
+
+#: The recipe the ablation ends with (checked against it by ``--ablation``), and its budget.
+FINAL = dataclasses.replace(CHAPTER, name="final recipe", steps=1288, lr=5e-3, tta=True, threshold=0.4)
+BUDGET_SECONDS = 120.0
+
+
+def _row(step: str, result: dict, kept: bool | None) -> dict:
+    keys = ("val_dice", "test_dice", "val_boundary_px", "test_boundary_px", "cpu_s", "wall_s")
+    return {"step": step, "kept": kept, **{k: None if result[k] is None else round(result[k], 4) for k in keys}}
+
+
+def ablation(data: dict, folds: list[np.ndarray], quick: bool = False) -> tuple[list[dict], Config]:
+    """Greedy ablation from the starting network through the chapter's U-Net: one row per step, and
+    the recipe it ends with."""
+    training = [(step, change) for step, change in ABLATION_STEPS if not set(change) <= set(INFERENCE)]
+    inference = [(step, change) for step, change in ABLATION_STEPS if set(change) <= set(INFERENCE)]
+
+    def with_inference(config: Config) -> list[dict]:
+        """``config``'s trainings scored with every combination of the inference steps (bit i of
+        the list index: inference step i applied); index 0 is ``config`` itself."""
+        combos = [dataclasses.replace(config, name=f"{config.name} inference {mask}",
+                                      **{k: v for i, (_, c) in enumerate(inference) if mask >> i & 1 for k, v in c.items()})
+                  for mask in range(2 ** len(inference))]
+        return evaluate(config, data, folds, quick=quick, variants=[config] + combos[1:])
+
+    rows = [_row("starting network (original exercise, 30 s)", evaluate(CONFIGS["start"], data, folds, quick=quick)[0], None)]
+    config, scored = CHAPTER, with_inference(CHAPTER)
+    current = scored[0]
+    rows.append(_row("U-Net, the chapter's recipe (augmentation, 28 epochs)", current, True))
+    for step, change in training:
+        candidate = dataclasses.replace(config, **change)
+        candidate_scored = with_inference(candidate)
+        kept = candidate_scored[0]["val_dice"] > current["val_dice"]
+        rows.append(_row(step, candidate_scored[0], kept))
+        print(json.dumps(rows[-1]), flush=True)
+        if kept:
+            config, scored, current = candidate, candidate_scored, candidate_scored[0]
+    chosen = 0                       # inference steps, greedily, on the final training's models
+    for i, (step, change) in enumerate(inference):
+        result = scored[chosen | 1 << i]
+        kept = result["val_dice"] > current["val_dice"]
+        rows.append(_row(step, result, kept))
+        print(json.dumps(rows[-1]), flush=True)
+        if kept:
+            chosen, current = chosen | 1 << i, result
+    config = dataclasses.replace(config, **{k: v for i, (_, c) in enumerate(inference) if chosen >> i & 1
+                                            for k, v in c.items()})
+    rows.append({"step": "final recipe", "config": {f.name: getattr(config, f.name) for f in dataclasses.fields(Config)
+                                                     if f.name not in ("name", "note", "extra")}})
+    return rows, dataclasses.replace(config, name="final recipe")
+
+
+def ceiling(data: dict, final: Config = FINAL, quick: bool = False) -> dict:
+    """Where more of the same would lead: a 4x larger U-Net (width 32) with the final recipe, the final
+    recipe trained on fewer patients (a learning curve), and what sub-pixel boundary precision costs in
+    Dice (:func:`precision_curve`)."""
+    cut = data["cut"]
+    larger = dataclasses.replace(final, name="U-Net width 32", width=32)
+    out = {"larger_model": _row("final recipe with a U-Net of width 32 (4x the compute)", evaluate(larger, data, [], quick=quick)[0], None)}
+    case = data["case"][:cut]
+    patients = np.unique(case)
+    curve = []
+    for count in (13, 26):
+        keep = np.isin(case, patients[:count])
+        sub = {**data, "x": torch.cat([data["x"][:cut][keep], data["x"][cut:]]), "y": torch.cat([data["y"][:cut][keep], data["y"][cut:]]),
+               "pos": torch.cat([data["pos"][:cut][keep], data["pos"][cut:]]), "cut": int(keep.sum())}
+        curve.append({"patients": count, **_row(f"{count} patients", evaluate(final, sub, [], quick=quick)[0], None)})
+    out["patients"] = curve
+    out["precision_curve"] = precision_curve(data["y"][:, 0].numpy().astype(bool))
+    return out
+
+
+def compare(quick: bool = False, seeds: int = 1) -> dict[str, float]:
+    """The final recipe beside the starting network, the chapter's U-Net (the original solution's
+    configuration) and MONAI's UNet: each trained on the 39 training patients and scored on the 6
+    held-out ones, in this run. Flat numbers for ``python -m benchmarks segmentation``."""
+    torch.set_num_threads(THREADS)
+    warm_up()
+    data = load(FINAL.normalise, FINAL.context)
+    numbers: dict[str, float] = {}
+    for key, config in (("final", FINAL), ("start", CONFIGS["start"]), ("chapter", CHAPTER), ("monai", CONFIGS["monai"])):
+        result = evaluate(config, data, [], seeds=seeds, quick=quick)[0]
+        numbers[f"{key}_heldout_dice"] = round(result["test_dice"], 4)
+        numbers[f"{key}_train_seconds"] = round(result["wall_s"], 1)
+        numbers[f"{key}_train_cpu_seconds"] = round(result["cpu_s"], 1)
+    numbers["budget_seconds"] = BUDGET_SECONDS
+    return numbers
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.segmentation_recipe")
     parser.add_argument("--only", default="", help="comma-separated configuration keys")
@@ -549,8 +706,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="", help="inference variants scored on the same models")
     parser.add_argument("--threads", type=int, default=THREADS, help="torch threads (timings assume 2)")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--ablation", action="store_true", help="the ablation and the ceiling (see ablation())")
+    parser.add_argument("--compare", action="store_true", help="final recipe and the three references, held out")
+    parser.add_argument("--save", default="", help="with --ablation: write the results as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.compare:
+        print(json.dumps(compare(args.quick, args.seeds)))
+        return 0
+    if args.ablation:
+        return run_ablation(args)
     keys = args.only.split(",") if args.only else list(CONFIGS)
     folds = sunnybrook_validation_folds(args.folds) if args.folds else []
     cache: dict[str, dict] = {}
@@ -574,6 +739,26 @@ def main(argv: list[str] | None = None) -> int:
                                     test=result["_test_per_image"], val_probs=result["_val_probs"])
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()
                               if not k.startswith("_")}), flush=True)
+    return 0
+
+
+def run_ablation(args: argparse.Namespace) -> int:
+    """``--ablation``: the ablation, then the ceiling; one JSON document (printed, and saved)."""
+    import platform
+
+    warm_up()
+    data = load()
+    folds = sunnybrook_validation_folds(args.folds)
+    rows, final_config = ablation(data, folds, args.quick)
+    document = {"command": "python -m benchmarks.segmentation_recipe --ablation --save coursekit/results/segmentation_recipe.json",
+                "machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
+                            "python": platform.python_version()},
+                "quick": args.quick, "folds": args.folds,
+                "ablation": rows, "ceiling": ceiling(data, final_config, args.quick)}
+    print(json.dumps(document))
+    if args.save:
+        with open(args.save, "w") as stream:
+            json.dump(document, stream, indent=1)
     return 0
 
 

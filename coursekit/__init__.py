@@ -7,7 +7,8 @@ chapter itself.
 
 Modules
 -------
-runtime      device choice (COURSE_DEVICE), seeding, the quick setting, metric reporting
+runtime      device choice (COURSE_DEVICE), seeding, the quick setting, metric reporting,
+             stored results of long benchmark runs (measured)
 devicecheck  the device check (COURSE_DEVICE=meta): device mismatches found without a GPU
 data         the data directory, the offline mirror, data set loaders
 training     in-memory mini-batches and progress bars

@@ -80,3 +80,20 @@ def report(**metrics: float) -> dict[str, float]:
         merged.update({k: float(v) for k, v in metrics.items()})
         path.write_text(json.dumps(merged, indent=1))
     return metrics
+
+
+#: Results of long measurements (benchmarks) that chapters show but cannot afford to rerun.
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def measured(name: str) -> dict:
+    """The stored result of a long benchmark run (``coursekit/results/<name>.json``).
+
+    Chapters read them where the measurement takes longer than the chapter's budget (for example
+    chapter 6's ablation, ``python -m benchmarks.segmentation_recipe --ablation``); each file
+    names the command that wrote it, so a reader can reproduce it.
+    """
+    path = RESULTS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no stored result {name!r} in {RESULTS_DIR}: run the command in its chapter to make it")
+    return json.loads(path.read_text())

@@ -62,7 +62,8 @@ def test_notebook_has_no_device_mismatch(checked, notebook):
     # The check only means something if the notebook got past choosing its device.
     source = nbformat.read(REPO / notebook, as_version=4).cells
     setup = [i for i, c in enumerate(source) if c.cell_type == "code" and "get_device()" in c.source]
-    failed = {e.cell for e in result.errors}
+    # (a release's stub raising NotImplementedError is expected: its solution runs the same cell whole)
+    failed = {e.cell for e in result.errors if e.ename != "NotImplementedError"}
     assert not set(setup[:1]) & failed, f"the cell that picks the device failed:\n{result.summary()}"
     assert result.clean_cells > 0
 
